@@ -1,0 +1,115 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/luawrap/luawrap/luaenv"
+	"github.com/luawrap/luawrap/supervisor"
+)
+
+var errHelp = errors.New("help requested")
+
+const usageHead = `Usage: luawrap [flags] -- COMMAND [ARGS...]
+
+Runs COMMAND under a seccomp filter and emulates the Lua socket ULP of the
+2019 thesis for it: setsockopt(SOL_TCP, TCP_ULP, "lua") and the SOL_LUA
+options work on a stock kernel, and every receive on a socket accepted from
+a Lua listener is judged by the listener's script first.
+luawrap exits with COMMAND's exit status (128+signal if it was killed).
+
+Flags (each may also be set with the environment variable shown):
+`
+
+// parseArgs reads flags, with LUAWRAP_* environment variables as defaults
+// that the command line overrides.
+func parseArgs(args []string, getenv func(string) string, out io.Writer) (supervisor.Config, error) {
+	var cfg supervisor.Config
+	fs := flag.NewFlagSet("luawrap", flag.ContinueOnError)
+	fs.SetOutput(out)
+	o := &cfg.Options
+	fs.BoolVar(&o.TrapAll, "trap-all", false, "trap the receive and close families on every fd, so Lua sockets can take any fd number\n(needed by select()-based programs; every read of every file then costs a round trip)")
+	fs.BoolVar(&o.AllowIOUring, "allow-io-uring", false, "let the program use io_uring (its operations bypass the script: unsafe)")
+	onError := fs.String("on-error", "refuse", "what a script error does to the message: refuse (fail closed) or pass (the original module's behaviour)")
+	fs.IntVar(&cfg.FDBase, "fd-base", 0, "first fd number of the managed range (default: the program's soft RLIMIT_NOFILE, at least 1024)")
+	timeLimit := fs.Duration("time-limit", luaenv.DefaultLimits.Time, "wall-time limit for one script call")
+	memLimit := fs.Int64("memory-limit", luaenv.DefaultLimits.Memory, "largest string or table (bytes) a script call may build")
+	fs.IntVar(&o.MaxMessage, "max-message", supervisor.DefaultMaxMessage, "most queued bytes one script call sees")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	logFormat := fs.String("log-format", "text", "text or json (logs go to stderr)")
+	fs.Usage = func() {
+		fmt.Fprint(out, usageHead)
+		fs.VisitAll(func(f *flag.Flag) {
+			fmt.Fprintf(out, "  --%s  (%s)\n", f.Name, envName(f.Name))
+			fmt.Fprintf(out, "        %s", strings.ReplaceAll(f.Usage, "\n", "\n        "))
+			if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" {
+				fmt.Fprintf(out, " (default %s)", f.DefValue)
+			}
+			fmt.Fprintln(out)
+		})
+	}
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if v := getenv(envName(f.Name)); v != "" && envErr == nil {
+			if err := fs.Set(f.Name, v); err != nil {
+				envErr = fmt.Errorf("%s=%q: %v", envName(f.Name), v, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return cfg, envErr
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return cfg, errHelp
+		}
+		return cfg, err
+	}
+	cfg.Argv = fs.Args()
+	if len(cfg.Argv) == 0 {
+		fs.Usage()
+		return cfg, errors.New("no command given (luawrap [flags] -- COMMAND [ARGS...])")
+	}
+	switch *onError {
+	case "refuse":
+	case "pass":
+		o.OnErrorPass = true
+	default:
+		return cfg, fmt.Errorf("--on-error=%q: want refuse or pass", *onError)
+	}
+	if *timeLimit <= 0 || *memLimit <= 0 {
+		return cfg, errors.New("--time-limit and --memory-limit must be positive")
+	}
+	o.Limits = luaenv.Limits{Time: *timeLimit, Memory: *memLimit}
+	logger, err := newLogger(*logLevel, *logFormat, out)
+	if err != nil {
+		return cfg, err
+	}
+	o.Logger = logger
+	return cfg, nil
+}
+
+// envName maps a flag to its environment variable: trap-all → LUAWRAP_TRAP_ALL.
+func envName(flagName string) string {
+	return "LUAWRAP_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level=%q: %v", level, err)
+	}
+	ho := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, ho)).With("prog", "luawrap"), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, ho)).With("prog", "luawrap"), nil
+	}
+	return nil, fmt.Errorf("--log-format=%q: want text or json", format)
+}
+

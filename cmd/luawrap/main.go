@@ -1,0 +1,27 @@
+// Command luawrap runs a program under a seccomp filter and emulates the
+// Lua socket ULP (SOL_LUA) for it; see docs/usage.md.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/luawrap/luawrap/supervisor"
+)
+
+func main() {
+	supervisor.MaybeRunStub() // the start-up stub never returns from here
+	cfg, err := parseArgs(os.Args[1:], os.Getenv, os.Stderr)
+	if err != nil {
+		if err == errHelp {
+			os.Exit(0)
+		}
+		fmt.Fprintf(os.Stderr, "luawrap: %v\n", err)
+		os.Exit(2)
+	}
+	code, err := supervisor.Run(cfg)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "luawrap: %v\n", err)
+	}
+	os.Exit(code)
+}

@@ -1,0 +1,143 @@
+package supervisor
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"syscall"
+
+	"github.com/luawrap/luawrap/notify"
+	"golang.org/x/sys/unix"
+)
+
+// Config is a whole run: what to start and how to supervise it.
+type Config struct {
+	Argv    []string
+	Options Options
+	// FDBase overrides the automatic managed range (0: automatic).
+	FDBase int
+}
+
+// Run starts the program under the filter, serves its notifications and
+// returns its exit status (128+signal when killed), as tini does.
+// An error means luawrap could not run the program at all.
+func Run(cfg Config) (int, error) {
+	if len(cfg.Argv) == 0 {
+		return exitInternal, errors.New("no command given")
+	}
+	if err := notify.ProbeHost(); err != nil {
+		return exitInternal, err
+	}
+	o := cfg.Options
+	var sc stubConfig
+	if !o.TrapAll {
+		var rl unix.Rlimit
+		if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
+			return exitInternal, fmt.Errorf("read RLIMIT_NOFILE: %w", err)
+		}
+		r, err := ChooseRange(rl.Cur, rl.Max, cfg.FDBase)
+		if err != nil {
+			return exitInternal, err
+		}
+		o.Range = r
+		sc.SoftFile = uint64(r.Limit)
+	}
+	prog, err := notify.Build(Rules(FilterConfig{Range: o.Range, TrapAll: o.TrapAll, AllowIOUring: o.AllowIOUring}))
+	if err != nil {
+		return exitInternal, err
+	}
+	sc.Filter = prog
+
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return exitInternal, fmt.Errorf("create start-up socketpair: %w", err)
+	}
+	mine := os.NewFile(uintptr(pair[0]), "luawrap-parent")
+	theirs := os.NewFile(uintptr(pair[1]), "luawrap-stub")
+	defer mine.Close()
+
+	cmd := &exec.Cmd{
+		Path:        "/proc/self/exe",
+		Args:        cfg.Argv,
+		Env:         append(os.Environ(), stubEnv+"=1"),
+		Stdin:       os.Stdin,
+		Stdout:      os.Stdout,
+		Stderr:      os.Stderr,
+		ExtraFiles:  []*os.File{theirs},
+		SysProcAttr: processGroupAttr(),
+	}
+	// Signals are caught before the start so none is lost in between.
+	sigs := make(chan os.Signal, 32)
+	signal.Notify(sigs, forwardedSignals...)
+	defer signal.Stop(sigs)
+	if err := cmd.Start(); err != nil {
+		theirs.Close()
+		return exitInternal, fmt.Errorf("start %s: %w", cfg.Argv[0], err)
+	}
+	theirs.Close()
+	go forward(sigs, cmd.Process.Pid)
+
+	nfd, err := handOver(mine, sc)
+	if err != nil {
+		// The stub failed before the hand-over and said why on stderr.
+		return waitStatus(cmd), nil
+	}
+	sup := New(nfd, o)
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- sup.Serve() }()
+	exited := make(chan int, 1)
+	go func() { exited <- waitStatus(cmd) }()
+	select {
+	case code := <-exited:
+		return code, nil
+	case err := <-serveErr:
+		_ = cmd.Process.Kill()
+		<-exited
+		return exitInternal, err
+	}
+}
+
+// handOver sends the stub its configuration and receives the listener.
+func handOver(f *os.File, sc stubConfig) (notify.FD, error) {
+	if err := json.NewEncoder(f).Encode(sc); err != nil {
+		return -1, fmt.Errorf("send start-up configuration: %w", err)
+	}
+	buf := make([]byte, 1)
+	oob := make([]byte, unix.CmsgSpace(4))
+	conn := int(f.Fd())
+	for {
+		_, oobn, _, _, err := unix.Recvmsg(conn, buf, oob, unix.MSG_CMSG_CLOEXEC)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return -1, err
+		}
+		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+		if err != nil || len(msgs) == 0 {
+			return -1, errors.New("stub exited before the hand-over")
+		}
+		fds, err := unix.ParseUnixRights(&msgs[0])
+		if err != nil || len(fds) != 1 {
+			return -1, errors.New("malformed hand-over")
+		}
+		return notify.FD(fds[0]), nil
+	}
+}
+
+// waitStatus waits for the program and maps its status the way shells and
+// tini do: the exit code, or 128+signal.
+func waitStatus(cmd *exec.Cmd) int {
+	_ = cmd.Wait()
+	ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if !ok {
+		return exitInternal
+	}
+	if ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ws.ExitStatus()
+}

@@ -1,0 +1,120 @@
+package supervisor
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"runtime"
+	"syscall"
+
+	"github.com/luawrap/luawrap/notify"
+	"golang.org/x/sys/unix"
+)
+
+// The start-up stub is luawrap's own binary re-executed (the moby/sys
+// reexec pattern): Go cannot run code between fork and exec, and the
+// filter must be installed as close to exec as possible, on the thread
+// that execs, after luawrap has nothing left to do in the new process.
+//
+//	luawrap                               stub (child, same binary)
+//	  build filter; socketpair
+//	  start /proc/self/exe  ───────────▶  read stubConfig from fd 3
+//	  send stubConfig over fd 3             setrlimit(NOFILE)
+//	                                        prctl(NO_NEW_PRIVS); seccomp(NEW_LISTENER)
+//	  recvmsg notify fd  ◀───────────────   sendmsg(notify fd, SCM_RIGHTS)
+//	  serve notifications                   execve(program)   (trapped calls wait for luawrap)
+//
+// Nothing the stub does after installing the filter is trapped by it
+// (sendmsg, fcntl(F_SETFD), execve), so the hand-over cannot deadlock
+// (KERNEL-NOTES pitfall 7).
+
+const stubEnv = "LUAWRAP_INTERNAL_STUB"
+
+// stubFD is where the stub finds its end of the socketpair (ExtraFiles[0]).
+const stubFD = 3
+
+// Exit codes of the stub, as shells and tini use them.
+const (
+	exitCannotExec = 126
+	exitNotFound   = 127
+	exitInternal   = 125 // luawrap itself failed before the program ran
+)
+
+type stubConfig struct {
+	Filter   []unix.SockFilter
+	SoftFile uint64 // new soft RLIMIT_NOFILE; 0 keeps it
+}
+
+// MaybeRunStub turns this process into the start-up stub when luawrap
+// started it as one; otherwise it returns at once. Call it first in main.
+func MaybeRunStub() {
+	if os.Getenv(stubEnv) == "" {
+		return
+	}
+	os.Unsetenv(stubEnv)
+	runtime.LockOSThread() // no_new_privs and the filter are per thread
+	os.Exit(runStub(os.Args))
+}
+
+func runStub(argv []string) int {
+	f := os.NewFile(stubFD, "luawrap-stub")
+	var cfg stubConfig
+	if err := json.NewDecoder(f).Decode(&cfg); err != nil {
+		fmt.Fprintf(os.Stderr, "luawrap: start-up: read configuration: %v\n", err)
+		return exitInternal
+	}
+	path, code, err := lookPath(argv[0])
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "luawrap: %s: %v\n", argv[0], err)
+		return code
+	}
+	if cfg.SoftFile > 0 {
+		var rl unix.Rlimit
+		if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err == nil {
+			rl.Cur = min(cfg.SoftFile, rl.Max)
+			_ = unix.Setrlimit(unix.RLIMIT_NOFILE, &rl)
+		}
+	}
+	nfd, err := notify.Install(cfg.Filter)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "luawrap: %v\n", err)
+		return exitInternal
+	}
+	rights := unix.UnixRights(int(nfd))
+	if err := unix.Sendmsg(stubFD, []byte{0}, rights, nil, 0); err != nil {
+		fmt.Fprintf(os.Stderr, "luawrap: start-up: hand over the notification fd: %v\n", err)
+		return exitInternal
+	}
+	// Both fds are close-on-exec (seccomp(2) opens the listener O_CLOEXEC);
+	// closing them here would be a trapped close under --trap-all.
+	unix.CloseOnExec(stubFD)
+	err = syscall.Exec(path, argv, os.Environ())
+	fmt.Fprintf(os.Stderr, "luawrap: %s: %v\n", argv[0], err)
+	if errors.Is(err, unix.ENOENT) {
+		return exitNotFound
+	}
+	return exitCannotExec
+}
+
+// lookPath resolves the command as a shell would, with the shell's exit
+// codes: 127 not found, 126 found but not executable.
+func lookPath(name string) (string, int, error) {
+	path, err := exec.LookPath(name)
+	if err == nil {
+		return path, 0, nil
+	}
+	var ee *exec.Error
+	if errors.As(err, &ee) && errors.Is(ee.Err, exec.ErrNotFound) {
+		return "", exitNotFound, errors.New("command not found")
+	}
+	if errors.Is(err, fs.ErrPermission) {
+		return "", exitCannotExec, errors.New("permission denied (not executable)")
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", exitNotFound, errors.New("no such file or directory")
+	}
+	return "", exitCannotExec, err
+}

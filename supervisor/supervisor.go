@@ -1,0 +1,144 @@
+package supervisor
+
+import (
+	"errors"
+	"log/slog"
+	"runtime"
+	"sync"
+
+	"github.com/luawrap/luawrap/luaenv"
+	"github.com/luawrap/luawrap/notify"
+	"golang.org/x/sys/unix"
+)
+
+// Options configure the emulation.
+type Options struct {
+	Range        FDRange
+	TrapAll      bool
+	AllowIOUring bool
+	// OnErrorPass passes a message when its script fails, as the original
+	// module did; by default a script error refuses it (fail closed).
+	OnErrorPass bool
+	Limits      luaenv.Limits
+	// MaxMessage is how many queued bytes one script call sees at most.
+	MaxMessage int
+	Logger     *slog.Logger
+}
+
+// DefaultMaxMessage bounds one inspection (and one peek buffer).
+const DefaultMaxMessage = 64 << 10
+
+// Supervisor answers the notifications of one filter.
+type Supervisor struct {
+	opts  Options
+	fd    notify.FD
+	log   *slog.Logger
+	procs *procTable
+	socks *registry
+	warns sync.Map
+}
+
+// New prepares a supervisor for listener fd.
+func New(fd notify.FD, o Options) *Supervisor {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.MaxMessage <= 0 {
+		o.MaxMessage = DefaultMaxMessage
+	}
+	if o.Limits == (luaenv.Limits{}) {
+		o.Limits = luaenv.DefaultLimits
+	}
+	return &Supervisor{opts: o, fd: fd, log: o.Logger, procs: newProcTable(o.Range), socks: newRegistry()}
+}
+
+// handlers is the one table of trapped syscalls and who answers them.
+var handlers = map[int32]func(*Supervisor, *notify.Notif) reply{
+	unix.SYS_SETSOCKOPT:  (*Supervisor).handleSetsockopt,
+	unix.SYS_GETSOCKOPT:  (*Supervisor).handleGetsockopt,
+	unix.SYS_ACCEPT:      (*Supervisor).handleAccept,
+	unix.SYS_ACCEPT4:     (*Supervisor).handleAccept,
+	unix.SYS_READ:        (*Supervisor).handleReceive,
+	unix.SYS_READV:       (*Supervisor).handleReceive,
+	unix.SYS_RECVFROM:    (*Supervisor).handleReceive,
+	unix.SYS_RECVMSG:     (*Supervisor).handleReceive,
+	unix.SYS_RECVMMSG:    (*Supervisor).handleReceive,
+	unix.SYS_PREADV2:     (*Supervisor).handleReceive,
+	unix.SYS_SPLICE:      (*Supervisor).handleReceive,
+	unix.SYS_CLOSE:       (*Supervisor).handleClose,
+	unix.SYS_CLOSE_RANGE: (*Supervisor).handleCloseRange,
+	unix.SYS_DUP:         (*Supervisor).handleDup,
+	unix.SYS_DUP2:        (*Supervisor).handleDup,
+	unix.SYS_DUP3:        (*Supervisor).handleDup,
+	unix.SYS_FCNTL:       (*Supervisor).handleDup,
+	unix.SYS_CONNECT:     (*Supervisor).handleConnect,
+}
+
+// Serve answers notifications until the listener is closed or no target
+// is left. Several goroutines receive: a slow script call on one
+// connection does not hold up the others, and threads of the program are
+// judged in parallel.
+func (s *Supervisor) Serve() error {
+	if err := notify.ProbeAddFD(s.fd); err != nil {
+		return err
+	}
+	if err := s.fd.SetSyncWakeUp(); err != nil && !errors.Is(err, notify.ErrNotSupported) {
+		s.log.Debug("sync wake-up unavailable", "err", err)
+	}
+	workers := max(2, runtime.GOMAXPROCS(0))
+	errc := make(chan error, workers)
+	for range workers {
+		go func() { errc <- s.serveOne() }()
+	}
+	return <-errc
+}
+
+func (s *Supervisor) serveOne() error {
+	var n notify.Notif
+	for {
+		if err := s.fd.Recv(&n); err != nil {
+			return err
+		}
+		s.dispatch(&n)
+	}
+}
+
+func (s *Supervisor) dispatch(n *notify.Notif) {
+	h := handlers[n.Data.Nr]
+	r := cont
+	if h != nil {
+		r = h(s, n)
+	}
+	s.send(n, r)
+}
+
+// send answers n unless the handler already did or will.
+func (s *Supervisor) send(n *notify.Notif, r reply) {
+	var err error
+	switch r.kind {
+	case replyContinue:
+		err = s.fd.Continue(n.ID)
+	case replyValue:
+		if r.errno != 0 {
+			err = s.fd.Fail(n.ID, r.errno)
+		} else {
+			err = s.fd.Return(n.ID, r.val)
+		}
+	default:
+		return
+	}
+	if err != nil && !errors.Is(err, unix.ENOENT) {
+		s.log.Warn("answer notification", "pid", n.Pid, "syscall", n.Data.Nr, "err", err)
+	}
+}
+
+// warnOnce logs a message the first time key is seen.
+func (s *Supervisor) warnOnce(key, msg string) {
+	if _, seen := s.warns.LoadOrStore(key, true); !seen {
+		s.log.Warn(msg)
+	}
+}
+
+func (s *Supervisor) newLuaConfig(name string) *luaConfig {
+	return newLuaConfig(luaenv.Options{Limits: s.opts.Limits, Logger: s.log, Name: name}, s.opts.OnErrorPass)
+}
