@@ -112,4 +112,3 @@ func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {
 	}
 	return nil, fmt.Errorf("--log-format=%q: want text or json", format)
 }
-
