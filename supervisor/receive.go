@@ -33,10 +33,6 @@ const (
 // receive handles a judged receive on a Lua socket. dup is luawrap's copy
 // of the socket; receive owns it.
 func (s *Supervisor) receive(n notify.Notif, sk *sock, dup int, c recvCall) reply {
-	if c.length == 0 && c.flags&unix.MSG_PEEK == 0 {
-		unix.Close(dup)
-		return ok(0) // tcp_recvmsg with len 0 returns 0 at once
-	}
 	sk.mu.Lock()
 	r, st := s.receiveLocked(&n, sk, dup, &c)
 	sk.mu.Unlock()
@@ -94,6 +90,9 @@ func pollIn(fd int, d time.Duration) {
 // receiveLocked runs the state machine once. It returns stepWait only when
 // the call must block: a blocking socket, no MSG_DONTWAIT, nothing to give.
 func (s *Supervisor) receiveLocked(n *notify.Notif, sk *sock, dup int, c *recvCall) (reply, step) {
+	if c.length == 0 {
+		return s.receiveNothing(sk, dup, c)
+	}
 	peek := c.flags&unix.MSG_PEEK != 0
 	waitAll := c.flags&unix.MSG_WAITALL != 0 && !peek
 	for {
@@ -147,6 +146,28 @@ func (s *Supervisor) receiveLocked(n *notify.Notif, sk *sock, dup int, c *recvCa
 			return s.settle(n, sk, c, err)
 		}
 	}
+}
+
+// receiveNothing is a receive of length 0: tcp_recvmsg waits for data
+// (sock_rcvlowat is at least 1) and then copies none, so it returns 0 once
+// anything is queued, at end of stream, or fails like any receive. No byte
+// moves, so nothing is judged.
+func (s *Supervisor) receiveNothing(sk *sock, dup int, c *recvCall) (reply, step) {
+	if len(sk.held) > 0 || sk.approved > 0 {
+		return ok(0), stepReply
+	}
+	if sk.refused {
+		return fail(unix.ECONNREFUSED), stepReply
+	}
+	var b [1]byte
+	_, _, err := unix.Recvfrom(dup, b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+	switch {
+	case err == nil:
+		return ok(0), stepReply
+	case err == unix.EAGAIN && c.flags&unix.MSG_DONTWAIT == 0 && !nonBlocking(dup):
+		return reply{}, stepWait
+	}
+	return failErr(err), stepReply
 }
 
 // settle ends a call that cannot get more bytes: held bytes are delivered

@@ -24,7 +24,7 @@ func (s *Supervisor) handleSetsockopt(n *notify.Notif) reply {
 	}
 	dup, sk := s.luaSocket(n, fd)
 	if sk == nil {
-		return cont // no ULP: the kernel answers ENOPROTOOPT (ENOTSOCK, EBADF)
+		return s.withoutULP(n, fd)
 	}
 	unix.Close(dup)
 	switch opt {
@@ -95,6 +95,21 @@ func (s *Supervisor) luaSocket(n *notify.Notif, fd int) (int, *sock) {
 	return dup, sk
 }
 
+// withoutULP answers SOL_LUA on a socket without the ULP: ENOPROTOOPT on a
+// TCP socket, as the module's API documents (for getsockopt recent kernels
+// would say EOPNOTSUPP); anything else (not a socket, EBADF) is the kernel's.
+func (s *Supervisor) withoutULP(n *notify.Notif, fd int) reply {
+	dup, _, err := s.procs.getFD(int(n.Pid), fd)
+	if err != nil {
+		return cont
+	}
+	defer unix.Close(dup)
+	if proto, err := unix.GetsockoptInt(dup, unix.SOL_SOCKET, unix.SO_PROTOCOL); err == nil && proto == unix.IPPROTO_TCP {
+		return fail(unix.ENOPROTOOPT)
+	}
+	return cont
+}
+
 // setULP emulates tcp_set_ulp() for the name "lua".
 func (s *Supervisor) setULP(n *notify.Notif, fd int, val uint64, optlen int32) reply {
 	if optlen <= 0 {
@@ -147,7 +162,7 @@ func (s *Supervisor) handleGetsockopt(n *notify.Notif) reply {
 	fd, opt, val, lenPtr := int(int32(a[0])), int32(a[2]), a[3], a[4]
 	dup, sk := s.luaSocket(n, fd)
 	if sk == nil {
-		return cont
+		return s.withoutULP(n, fd)
 	}
 	unix.Close(dup)
 	var lb [4]byte

@@ -1,0 +1,5 @@
+//go:build race
+
+package luaenv
+
+const raceEnabled = true
