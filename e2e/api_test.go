@@ -150,16 +150,16 @@ func TestSolLuaAPI(t *testing.T) {
 		"read_efault":        "EFAULT",
 		"read_after_efault":  "2", // EFAULT lost nothing
 		// Copies of a managed socket stay managed.
-		"dup_in_range":     "1",
-		"fdupfd_in_range":  "1",
-		"fdupfd_cloexec":   "1",
-		"dup2_low":         "EBADF",
-		"dup_refused":      "ECONNREFUSED",
-		"refused_sticks":   "ECONNREFUSED",
-		"client_sees_eof":  "ECONNRESET", // closed with the refused bytes unread: RST, as the kernel does
-		"recv_eof":         "0",
-		"recv_reset":       "ECONNRESET",
-		"stats_final":      "5 4 1 0", // inspected passed refused errors
+		"dup_in_range":    "1",
+		"fdupfd_in_range": "1",
+		"fdupfd_cloexec":  "1",
+		"dup2_low":        "EBADF",
+		"dup_refused":     "ECONNREFUSED",
+		"refused_sticks":  "ECONNREFUSED",
+		"client_sees_eof": "ECONNRESET", // closed with the refused bytes unread: RST, as the kernel does
+		"recv_eof":        "0",
+		"recv_reset":      "ECONNRESET",
+		"stats_final":     "5 4 1 0", // inspected passed refused errors
 	}
 	for name, w := range want {
 		if g, ok := got[name]; !ok {

@@ -21,7 +21,7 @@ type Limits struct {
 }
 
 // DefaultLimits are the limits used for zero fields of Limits.
-var DefaultLimits = Limits{Time: 50 * time.Millisecond, Memory: 64 << 20}
+var DefaultLimits = Limits{Time: 200 * time.Millisecond, Memory: 64 << 20}
 
 func (l Limits) withDefaults() Limits {
 	if l.Time <= 0 {

@@ -75,8 +75,10 @@ func Build(rules []Rule) ([]unix.SockFilter, error) {
 	}
 	for _, r := range rules {
 		nr, err := seccomp.GetSyscallFromName(r.Syscall)
-		if err != nil {
-			return nil, fmt.Errorf("filter rule %s: %w", r.Syscall, err)
+		if err != nil || nr < 0 {
+			// Not a syscall on this architecture (arm64 has no dup2 or
+			// accept... only accept4): nothing to trap.
+			continue
 		}
 		conds := make([]seccomp.ScmpCondition, 0, len(r.Conds))
 		for _, c := range r.Conds {

@@ -74,10 +74,11 @@ func (s *Supervisor) handleAccept(n *notify.Notif) reply {
 // for why it polls and re-checks the notification.
 func (s *Supervisor) waitAccept(n notify.Notif, th *thread, sk *sock, dup int, c acceptCall) {
 	defer unix.Close(dup)
+	deadline := rcvDeadline(dup)
 	interval := 5 * time.Millisecond
 	for {
-		pollIn(dup, interval)
-		interval = min(interval*2, 200*time.Millisecond)
+		waitReadable(dup, interval, deadline)
+		interval = min(interval*2, maxWaitInterval)
 		if !s.fd.Valid(n.ID) {
 			return
 		}
@@ -86,6 +87,14 @@ func (s *Supervisor) waitAccept(n notify.Notif, th *thread, sk *sock, dup int, c
 		sk.mu.Unlock()
 		if !wait {
 			s.send(&n, r)
+			return
+		}
+		if s.interrupted(&n) {
+			s.send(&n, fail(errRestartSys)) // inet_csk_wait_for_connect: sock_intr_errno()
+			return
+		}
+		if expired(deadline) {
+			s.send(&n, fail(unix.EAGAIN))
 			return
 		}
 	}

@@ -81,7 +81,7 @@ func (s *Supervisor) handleDup(n *notify.Notif) reply {
 	var cloexec bool
 	switch n.Data.Nr {
 	case unix.SYS_DUP:
-	case unix.SYS_DUP2, unix.SYS_DUP3:
+	case sysDup2, unix.SYS_DUP3:
 		newfd = int(int32(a[1]))
 		if n.Data.Nr == unix.SYS_DUP3 {
 			if a[2]&^unix.O_CLOEXEC != 0 || oldfd == newfd {

@@ -80,10 +80,24 @@ func Run(cfg Config) (int, error) {
 	theirs.Close()
 	go forward(sigs, cmd.Process.Pid)
 
-	nfd, err := handOver(mine, sc)
+	nfd, killable, err := handOver(mine, sc)
 	if err != nil {
 		// The stub failed before the hand-over and said why on stderr.
 		return waitStatus(cmd), nil
+	}
+	if err := notify.ProbeAddFD(nfd); err != nil {
+		_ = cmd.Process.Kill()
+		waitStatus(cmd)
+		return exitInternal, err
+	}
+	if err := unix.Shutdown(int(mine.Fd()), unix.SHUT_WR); err != nil {
+		_ = cmd.Process.Kill()
+		waitStatus(cmd)
+		return exitInternal, fmt.Errorf("release the start-up stub: %w", err)
+	}
+	o.killable = killable
+	if !killable {
+		o.Logger.Warn("SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV not supported by this kernel (requires Linux >= 5.19): a signal that interrupts a receive as it completes can lose the bytes it delivered")
 	}
 	sup := New(nfd, o)
 	serveErr := make(chan error, 1)
@@ -100,10 +114,11 @@ func Run(cfg Config) (int, error) {
 	}
 }
 
-// handOver sends the stub its configuration and receives the listener.
-func handOver(f *os.File, sc stubConfig) (notify.FD, error) {
+// handOver sends the stub its configuration and receives the listener and
+// whether it was installed with WAIT_KILLABLE_RECV.
+func handOver(f *os.File, sc stubConfig) (notify.FD, bool, error) {
 	if err := json.NewEncoder(f).Encode(sc); err != nil {
-		return -1, fmt.Errorf("send start-up configuration: %w", err)
+		return -1, false, fmt.Errorf("send start-up configuration: %w", err)
 	}
 	buf := make([]byte, 1)
 	oob := make([]byte, unix.CmsgSpace(4))
@@ -114,17 +129,17 @@ func handOver(f *os.File, sc stubConfig) (notify.FD, error) {
 			continue
 		}
 		if err != nil {
-			return -1, err
+			return -1, false, err
 		}
 		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
 		if err != nil || len(msgs) == 0 {
-			return -1, errors.New("stub exited before the hand-over")
+			return -1, false, errors.New("stub exited before the hand-over")
 		}
 		fds, err := unix.ParseUnixRights(&msgs[0])
 		if err != nil || len(fds) != 1 {
-			return -1, errors.New("malformed hand-over")
+			return -1, false, errors.New("malformed hand-over")
 		}
-		return notify.FD(fds[0]), nil
+		return notify.FD(fds[0]), buf[0] == 1, nil
 	}
 }
 

@@ -110,6 +110,12 @@ func (s *Supervisor) withoutULP(n *notify.Notif, fd int) reply {
 	return cont
 }
 
+// TCP states from include/net/tcp_states.h.
+const (
+	tcpClose  = 7
+	tcpListen = 10
+)
+
 // setULP emulates tcp_set_ulp() for the name "lua".
 func (s *Supervisor) setULP(n *notify.Notif, fd int, val uint64, optlen int32) reply {
 	if optlen <= 0 {
@@ -145,9 +151,11 @@ func (s *Supervisor) setULP(n *notify.Notif, fd int, val uint64, optlen int32) r
 	}
 	if !s.opts.TrapAll && fd < s.opts.Range.Base {
 		// Receives on fds below the range are never trapped: a connected
-		// socket there could not be judged. Listeners are fine: what they
-		// accept is installed in the range.
-		if _, err := unix.Getpeername(dup); err == nil {
+		// (or connecting) socket there could not be judged. Listeners and
+		// fresh sockets are fine: what they accept is installed in the
+		// range, and connect on a Lua socket is refused (handleConnect).
+		if info, err := unix.GetsockoptTCPInfo(dup, unix.IPPROTO_TCP, unix.TCP_INFO); err != nil ||
+			(info.State != tcpClose && info.State != tcpListen) {
 			s.log.Warn("TCP_ULP \"lua\" on a connected socket needs --trap-all", "pid", th.proc.tgid, "fd", fd)
 			return fail(unix.EOPNOTSUPP)
 		}

@@ -21,6 +21,7 @@ type sock struct {
 	approved int    // bytes at the head of the kernel queue the script approved
 	held     []byte // approved bytes already taken off the queue, not yet delivered
 	refused  bool   // the script refused: every later receive fails ECONNREFUSED
+	seen     bool   // sock_diag has listed it as held (see sweep.go)
 	// Listener side: connections accepted for a call that was interrupted
 	// before they could be installed; the next accept gets them first.
 	pending []int

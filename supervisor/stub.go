@@ -25,10 +25,11 @@ import (
 //	  send stubConfig over fd 3             setrlimit(NOFILE)
 //	                                        prctl(NO_NEW_PRIVS); seccomp(NEW_LISTENER)
 //	  recvmsg notify fd  ◀───────────────   sendmsg(notify fd, SCM_RIGHTS)
+//	  probe ADDFD+SEND; shutdown(fd) ──────▶ poll(fd 3) sees end of stream
 //	  serve notifications                   execve(program)   (trapped calls wait for luawrap)
 //
 // Nothing the stub does after installing the filter is trapped by it
-// (sendmsg, fcntl(F_SETFD), execve), so the hand-over cannot deadlock
+// (sendmsg, poll, fcntl(F_SETFD), execve), so the hand-over cannot deadlock
 // (KERNEL-NOTES pitfall 7).
 
 const stubEnv = "LUAWRAP_INTERNAL_STUB"
@@ -78,15 +79,29 @@ func runStub(argv []string) int {
 			_ = unix.Setrlimit(unix.RLIMIT_NOFILE, &rl)
 		}
 	}
-	nfd, err := notify.Install(cfg.Filter)
+	nfd, killable, err := notify.Install(cfg.Filter)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "luawrap: %v\n", err)
 		return exitInternal
 	}
 	rights := unix.UnixRights(int(nfd))
-	if err := unix.Sendmsg(stubFD, []byte{0}, rights, nil, 0); err != nil {
+	flag := byte(0)
+	if killable {
+		flag = 1
+	}
+	if err := unix.Sendmsg(stubFD, []byte{flag}, rights, nil, 0); err != nil {
 		fmt.Fprintf(os.Stderr, "luawrap: start-up: hand over the notification fd: %v\n", err)
 		return exitInternal
+	}
+	// Wait for luawrap to check the listener (ProbeAddFD) and shut its end:
+	// on failure it kills the stub, so the program never starts without a
+	// supervisor able to serve it. poll is never trapped; read would be
+	// under --trap-all.
+	fds := []unix.PollFd{{Fd: stubFD, Events: unix.POLLIN}}
+	for {
+		if _, err := unix.Poll(fds, -1); err != unix.EINTR {
+			break
+		}
 	}
 	// Both fds are close-on-exec (seccomp(2) opens the listener O_CLOEXEC);
 	// closing them here would be a trapped close under --trap-all.

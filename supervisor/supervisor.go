@@ -23,6 +23,8 @@ type Options struct {
 	// MaxMessage is how many queued bytes one script call sees at most.
 	MaxMessage int
 	Logger     *slog.Logger
+	// killable: the filter has WAIT_KILLABLE_RECV (set by Run).
+	killable bool
 }
 
 // DefaultMaxMessage bounds one inspection (and one peek buffer).
@@ -68,10 +70,15 @@ var handlers = map[int32]func(*Supervisor, *notify.Notif) reply{
 	unix.SYS_CLOSE:       (*Supervisor).handleClose,
 	unix.SYS_CLOSE_RANGE: (*Supervisor).handleCloseRange,
 	unix.SYS_DUP:         (*Supervisor).handleDup,
-	unix.SYS_DUP2:        (*Supervisor).handleDup,
 	unix.SYS_DUP3:        (*Supervisor).handleDup,
 	unix.SYS_FCNTL:       (*Supervisor).handleDup,
 	unix.SYS_CONNECT:     (*Supervisor).handleConnect,
+}
+
+func init() {
+	for nr, h := range archHandlers {
+		handlers[nr] = h
+	}
 }
 
 // Serve answers notifications until the listener is closed or no target
@@ -79,12 +86,12 @@ var handlers = map[int32]func(*Supervisor, *notify.Notif) reply{
 // connection does not hold up the others, and threads of the program are
 // judged in parallel.
 func (s *Supervisor) Serve() error {
-	if err := notify.ProbeAddFD(s.fd); err != nil {
-		return err
-	}
 	if err := s.fd.SetSyncWakeUp(); err != nil && !errors.Is(err, notify.ErrNotSupported) {
 		s.log.Debug("sync wake-up unavailable", "err", err)
 	}
+	stop := make(chan struct{})
+	defer close(stop)
+	go s.sweepLoop(stop)
 	workers := max(2, runtime.GOMAXPROCS(0))
 	errc := make(chan error, workers)
 	for range workers {
