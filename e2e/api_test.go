@@ -124,6 +124,9 @@ func TestSolLuaAPI(t *testing.T) {
 		"accept4_port_untouched": "238",
 		"accept4_nonblock":       "1",
 		"accept4_cloexec":        "1",
+		"getulp":                 "0",
+		"getulp_name":            "lua", // getsockopt(SOL_TCP, TCP_ULP) names the emulated ULP
+		"getulp_len":             "16",
 		"accept_neglen":          "EINVAL",
 		"accept_after_neglen":    "0", // … and the connection was not lost
 		"accept_len":             "16",

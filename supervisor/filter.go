@@ -37,6 +37,7 @@ func Rules(c FilterConfig) []notify.Rule {
 		trap("setsockopt", eq(1, SolTCP), eq(2, TCPULP)),
 		trap("setsockopt", eq(1, SolLua)),
 		trap("getsockopt", eq(1, SolLua)),
+		trap("getsockopt", eq(1, SolTCP), eq(2, TCPULP)),
 		// Listeners are the program's own fds, so accept is trapped on
 		// every fd; those of non-Lua listeners are answered CONTINUE.
 		trap("accept"),

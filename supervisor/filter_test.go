@@ -109,6 +109,8 @@ func TestFilterRangeMode(t *testing.T) {
 		{"setsockopt", []uint64{3, unix.SOL_SOCKET, unix.SO_REUSEADDR}, retAllow},
 		{"setsockopt", []uint64{3, SolLua, 1}, retNotify},
 		{"getsockopt", []uint64{3, SolLua, 2}, retNotify},
+		{"getsockopt", []uint64{3, SolTCP, TCPULP}, retNotify},
+		{"getsockopt", []uint64{3, SolTCP, unix.TCP_INFO}, retAllow},
 		{"getsockopt", []uint64{3, unix.SOL_SOCKET, unix.SO_ERROR}, retAllow},
 		{"accept", []uint64{3}, retNotify},
 		{"accept4", []uint64{3}, retNotify},

@@ -164,12 +164,17 @@ func (s *Supervisor) setULP(n *notify.Notif, fd int, val uint64, optlen int32) r
 	return ok(0)
 }
 
-// handleGetsockopt answers getsockopt(SOL_LUA, …) on a ULP socket.
+// handleGetsockopt answers getsockopt(SOL_LUA, …) on a ULP socket, and
+// getsockopt(SOL_TCP, TCP_ULP) there with "lua", as the kernel names a
+// socket's ULP.
 func (s *Supervisor) handleGetsockopt(n *notify.Notif) reply {
 	a := n.Data.Args
-	fd, opt, val, lenPtr := int(int32(a[0])), int32(a[2]), a[3], a[4]
+	fd, level, opt, val, lenPtr := int(int32(a[0])), int32(a[1]), int32(a[2]), a[3], a[4]
 	dup, sk := s.luaSocket(n, fd)
 	if sk == nil {
+		if level == SolTCP {
+			return cont // no ULP: the kernel answers an empty name
+		}
 		return s.withoutULP(n, fd)
 	}
 	unix.Close(dup)
@@ -178,14 +183,20 @@ func (s *Supervisor) handleGetsockopt(n *notify.Notif) reply {
 		return fail(unix.EFAULT)
 	}
 	l := int32(binary.NativeEndian.Uint32(lb[:]))
-	if l < 0 {
+	if l < 0 && level != SolTCP {
 		return fail(unix.EINVAL)
 	}
 	var value []byte
-	switch opt {
-	case OptEntryPoint:
+	switch {
+	case level == SolTCP:
+		// do_tcp_getsockopt(TCP_ULP) copies min(len, TCP_ULP_NAME_MAX)
+		// bytes of the NUL-padded name; len is compared unsigned.
+		value = make([]byte, ulpNameMax)
+		copy(value, ULPName)
+		l = int32(min(uint32(l), ulpNameMax))
+	case opt == OptEntryPoint:
 		value = append([]byte(sk.lua.entryName()), 0)
-	case OptStats:
+	case opt == OptStats:
 		value = sk.lua.stats.encode()
 	default:
 		return fail(unix.ENOPROTOOPT)

@@ -172,6 +172,7 @@ static void test_accept(void)
 	struct sockaddr_storage ss;
 	int l = lua_listener(1, &addr), c, s, fl;
 	socklen_t len;
+	char name[32];
 
 	check("accept_eagain", accept(l, NULL, NULL));
 	c = connect_to(&addr);
@@ -187,6 +188,11 @@ static void test_accept(void)
 	fl = fcntl(s, F_GETFL);
 	check("accept4_nonblock", (fl & O_NONBLOCK) != 0);
 	check("accept4_cloexec", (fcntl(s, F_GETFD) & FD_CLOEXEC) != 0);
+	len = sizeof(name);
+	memset(name, 0, sizeof(name));
+	check("getulp", getsockopt(s, SOL_TCP, TCP_ULP, name, &len));
+	printf("CHECK getulp_name %s\n", name[0] ? name : "-");
+	check("getulp_len", len);
 	close(s);
 	close(c);
 
