@@ -58,6 +58,7 @@ func compileText(r io.Reader, name string) (*lua.FunctionProto, error) {
 		}
 		return nil, fmt.Errorf("%s: %s", name, oneLine(err.Error()))
 	}
+	hintTables(proto)
 	return proto, nil
 }
 

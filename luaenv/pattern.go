@@ -305,7 +305,18 @@ func (ms *matchState) maxExpand(s, p, ep int) int {
 		}
 	}
 	ms.count(i)
-	// keeps trying to match with the maximum repetitions
+	// keeps trying to match with the maximum repetitions; when the rest must
+	// start with a literal byte, only where that byte is (patfast.go)
+	if c, ok := ms.followLiteral(ep); ok {
+		for ; i >= 0; i-- {
+			if s+i < len(src) && src[s+i] == c {
+				if res := ms.match(s+i, ep+1); res != -1 {
+					return res
+				}
+			}
+		}
+		return -1
+	}
 	for ; i >= 0; i-- {
 		if res := ms.match(s+i, ep+1); res != -1 {
 			return res
@@ -315,10 +326,14 @@ func (ms *matchState) maxExpand(s, p, ep int) int {
 }
 
 func (ms *matchState) minExpand(s, p, ep int) int {
+	c, lit := ms.followLiteral(ep)
 	for {
-		if res := ms.match(s, ep+1); res != -1 {
+		if lit && (s >= len(ms.src) || ms.src[s] != c) {
+			ms.count(1) // the rest cannot match here (patfast.go)
+		} else if res := ms.match(s, ep+1); res != -1 {
 			return res
-		} else if ms.singleMatch(s, p, ep) {
+		}
+		if ms.singleMatch(s, p, ep) {
 			s++ // try with one more repetition
 		} else {
 			return -1

@@ -149,7 +149,7 @@ func (p *Pool) Judge(data []byte) Result {
 			Msg: "entry function '" + p.prog.Entry + "' not defined", Limit: ErrNoEntry}}
 	}
 	e.L.Push(fn)
-	e.L.Push(lua.LString(data))
+	e.L.Push(e.box.str(string(data))) // the one copy of the message
 	ret, keep, err := p.call(e, 1, 1)
 	p.put(e, keep)
 	if err != nil {

@@ -17,6 +17,11 @@ type env struct {
 	logger *slog.Logger
 	name   string
 
+	// spareMS is a matchState for the next string.gmatch, given back by an
+	// exhausted iterator (strlib.go).
+	spareMS *matchState
+	// box boxes the strings and numbers that built-ins and Judge push (box.go).
+	box boxer
 	// limitErr is set by a built-in that raised a limit error during the
 	// current call, to classify the call's error.
 	limitErr error

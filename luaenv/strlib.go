@@ -83,8 +83,8 @@ func (e *env) strFind(L *lua.LState, find bool) int {
 	if find && (lua.LVAsBool(L.Get(4)) || noSpecials(p)) {
 		// do a plain search
 		if i := strings.Index(s[init:], p); i >= 0 {
-			L.Push(lua.LNumber(init + i + 1))
-			L.Push(lua.LNumber(init + i + len(p)))
+			L.Push(e.box.num(init + i + 1))
+			L.Push(e.box.num(init + i + len(p)))
 			return 2
 		}
 	} else {
@@ -93,12 +93,17 @@ func (e *env) strFind(L *lua.LState, find bool) int {
 			p = p[1:]
 		}
 		ms := e.newMatchState(L, s, p)
+		c, lit := ms.firstLiteral()
+		lit = lit && !anchor
 		for s1 := init; ; s1++ {
+			if lit {
+				s1 = ms.nextCandidate(s1, c)
+			}
 			ms.reprep()
 			if res := ms.match(s1, 0); res != -1 {
 				if find {
-					L.Push(lua.LNumber(s1 + 1)) // start
-					L.Push(lua.LNumber(res))    // end
+					L.Push(e.box.num(s1 + 1)) // start
+					L.Push(e.box.num(res))    // end
 					return ms.pushCaptures(-1, 0, false) + 2
 				}
 				return ms.pushCaptures(s1, res, true)
@@ -134,9 +139,9 @@ func (ms *matchState) getOneCapture(i, s, e int) (str string, pos int, isPos boo
 func (ms *matchState) pushOneCapture(i, s, e int) {
 	str, pos, isPos := ms.getOneCapture(i, s, e)
 	if isPos {
-		ms.L.Push(lua.LNumber(pos))
+		ms.L.Push(ms.env.box.num(pos))
 	} else {
-		ms.L.Push(lua.LString(str))
+		ms.L.Push(ms.env.box.str(str))
 	}
 }
 
@@ -154,11 +159,15 @@ func (ms *matchState) pushCaptures(s, e int, whole bool) int {
 }
 
 // gmatchIter is the state of one string.gmatch iterator (GMatchState). The
-// LFunction handed to Lua is embedded so that an iterator costs two
-// allocations: this struct and the method value.
+// LFunction handed to Lua is embedded so that an iterator costs two small
+// allocations: this struct and the method value. The matchState (over 500
+// bytes, mostly the capture array) is taken from the env's spare and given
+// back when the iterator is exhausted, which is how a for loop ends, so a
+// gmatch loop per message does not allocate one.
 type gmatchIter struct {
 	fn        lua.LFunction
-	ms        matchState
+	ms        *matchState // nil once exhausted
+	env       *env
 	pos       int
 	lastmatch int
 }
@@ -172,7 +181,14 @@ func (e *env) strGmatch(L *lua.LState) int {
 	if init > len(s) {
 		init = len(s) + 1 // start after string's end
 	}
-	g := &gmatchIter{ms: e.newMatchState(L, s, p), pos: init, lastmatch: -1}
+	ms := e.spareMS
+	if ms != nil {
+		e.spareMS = nil
+	} else {
+		ms = new(matchState)
+	}
+	ms.src, ms.pat, ms.stop, ms.env, ms.L, ms.work = s, p, e.ctx.done, e, L, 0
+	g := &gmatchIter{ms: ms, env: e, pos: init, lastmatch: -1}
 	g.fn = lua.LFunction{IsG: true, Env: L.Env, GFunction: g.next}
 	L.Push(&g.fn)
 	return 1
@@ -181,16 +197,27 @@ func (e *env) strGmatch(L *lua.LState) int {
 // next is gmatch_aux. Lua 5.4 rule: a match may not end where the previous
 // one ended (lastmatch), so an empty match right after a match is skipped.
 func (g *gmatchIter) next(L *lua.LState) int {
-	ms := &g.ms
+	ms := g.ms
+	if ms == nil {
+		return 0 // exhausted: later calls return nothing at once
+	}
 	ms.L = L
+	c, lit := ms.firstLiteral()
 	for src := g.pos; src <= len(ms.src); src++ {
+		if lit {
+			src = ms.nextCandidate(src, c)
+		}
 		ms.reprep()
 		if e := ms.match(src, 0); e != -1 && e != g.lastmatch {
 			g.pos, g.lastmatch = e, e
 			return ms.pushCaptures(src, e, true)
 		}
 	}
-	g.pos = len(ms.src) + 1 // exhausted: later calls return nothing at once
+	// Exhausted: no later call can use ms, so it may serve the next gmatch.
+	// (A match error unwinds past this point and leaves ms to the iterator.)
+	g.ms = nil
+	ms.src, ms.pat, ms.L = "", "", nil // keep no subject alive
+	g.env.spareMS = ms
 	return 0
 }
 
@@ -215,7 +242,12 @@ func (e *env) strGsub(L *lua.LState) int {
 	pos, flushed, lastmatch := 0, 0, -1
 	changed := false
 	n := int64(0)
+	c, lit := ms.firstLiteral()
+	lit = lit && !anchor
 	for n < maxS {
+		if lit {
+			pos = ms.nextCandidate(pos, c)
+		}
 		ms.reprep()
 		if end := ms.match(pos, 0); end != -1 && end != lastmatch { // match?
 			n++

@@ -184,10 +184,13 @@ func (s *Supervisor) install(n *notify.Notif, th *thread, conn int, c *acceptCal
 		if num >= 0 {
 			th.proc.alloc.release(num)
 		}
-		if err == unix.ENOENT {
-			return done, true
+		if err == unix.ENOENT || err == unix.ESRCH {
+			return done, true // the call was interrupted: nothing was installed
 		}
 		return failErr(err), true
+	}
+	if num >= 0 {
+		th.proc.alloc.installed(num)
 	}
 	return done, false
 }

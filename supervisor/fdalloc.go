@@ -3,22 +3,25 @@ package supervisor
 import "sync"
 
 // fdAlloc tracks which numbers of the managed range one process uses, as far
-// as luawrap knows. It is only a hint: fork, exec and the program's own
-// dup2 can change the table behind luawrap's back, so every candidate is
-// proven free in the target before use (see proc.freeFD).
+// as luawrap knows. It is a hint: luawrap does not trap close (see
+// filter.go), and fork, exec and the program's own dup2 change the table
+// too, so every candidate is proven free in the target before use
+// (procTable.freeFD) and the beliefs are refreshed from /proc (reclaim).
 type fdAlloc struct {
-	mu   sync.Mutex
-	r    FDRange
-	used map[int]bool
-	next int // lowest number that may be free
+	mu       sync.Mutex
+	r        FDRange
+	used     map[int]bool // believed open in the target
+	inflight map[int]bool // reserved, install not finished: never reclaimed
+	next     int          // lowest number that may be free
 }
 
 func newFDAlloc(r FDRange) *fdAlloc {
-	return &fdAlloc{r: r, used: map[int]bool{}, next: r.Base}
+	return &fdAlloc{r: r, used: map[int]bool{}, inflight: map[int]bool{}, next: r.Base}
 }
 
 // reserve marks and returns the lowest number >= from believed free, or -1.
-// Reserving at once keeps two concurrent accepts from choosing one number.
+// Reserving at once keeps two concurrent accepts from choosing one number;
+// the caller must call installed or release.
 func (a *fdAlloc) reserve(from int) int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -29,13 +32,21 @@ func (a *fdAlloc) reserve(from int) int {
 	for n := start; n < a.r.Limit; n++ {
 		if !a.used[n] {
 			a.takeLocked(n)
+			a.inflight[n] = true
 			return n
 		}
 	}
 	return -1
 }
 
-// take marks n used.
+// installed ends a reservation that succeeded: n is open in the target.
+func (a *fdAlloc) installed(n int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.inflight, n)
+}
+
+// take marks n used (found open behind luawrap's back, or a dup2 target).
 func (a *fdAlloc) take(n int) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -52,26 +63,38 @@ func (a *fdAlloc) takeLocked(n int) {
 	}
 }
 
-// release marks n free (the program closed it).
+// release marks n free (a reservation that failed).
 func (a *fdAlloc) release(n int) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if n < a.r.Base || n >= a.r.Limit {
-		return
-	}
+	a.releaseLocked(n)
+}
+
+func (a *fdAlloc) releaseLocked(n int) {
+	delete(a.inflight, n)
 	delete(a.used, n)
-	if n < a.next {
+	if n >= a.r.Base && n < a.next {
 		a.next = n
 	}
 }
 
-// releaseRange marks [first, last] free (close_range).
-func (a *fdAlloc) releaseRange(first, last uint64) {
+// reclaim replaces the beliefs with the target's fd table as list reports
+// it. The lock is held across list, so a number installed meanwhile is
+// either listed or still in flight: neither is freed.
+func (a *fdAlloc) reclaim(list func() (map[int]bool, error)) error {
 	a.mu.Lock()
-	lo := max(int(min(first, uint64(a.r.Limit))), a.r.Base)
-	hi := int(min(last, uint64(a.r.Limit-1)))
-	a.mu.Unlock()
-	for n := lo; n <= hi; n++ {
-		a.release(n)
+	defer a.mu.Unlock()
+	open, err := list()
+	if err != nil {
+		return err
 	}
+	for n := range a.used {
+		if !open[n] && !a.inflight[n] {
+			a.releaseLocked(n)
+		}
+	}
+	for n := range open {
+		a.takeLocked(n)
+	}
+	return nil
 }

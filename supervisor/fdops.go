@@ -40,33 +40,11 @@ func (s *Supervisor) handleReceive(n *notify.Notif) reply {
 		unix.Close(dup)
 		return fail(unix.EINVAL)
 	}
-	if !s.fd.Valid(n.ID) {
+	if c.readTarget && !s.fd.Valid(n.ID) {
 		unix.Close(dup)
 		return done
 	}
 	return s.receive(*n, sk, dup, c)
-}
-
-// handleClose keeps the allocator's books; the kernel does the close.
-// luawrap holds no copy of the socket, so the program's close is final.
-func (s *Supervisor) handleClose(n *notify.Notif) reply {
-	if !s.opts.TrapAll {
-		if th, err := s.procs.thread(int(n.Pid)); err == nil {
-			th.proc.alloc.release(int(int32(n.Data.Args[0])))
-		}
-	}
-	return cont
-}
-
-// handleCloseRange is close_range(2): CLOSE_RANGE_CLOEXEC only marks.
-func (s *Supervisor) handleCloseRange(n *notify.Notif) reply {
-	const closeRangeCloexec = 1 << 2
-	if !s.opts.TrapAll && n.Data.Args[2]&closeRangeCloexec == 0 {
-		if th, err := s.procs.thread(int(n.Pid)); err == nil {
-			th.proc.alloc.releaseRange(uint64(uint32(n.Data.Args[0])), uint64(uint32(n.Data.Args[1])))
-		}
-	}
-	return cont
 }
 
 // handleDup keeps copies of managed sockets inside the range: dup, dup2,
@@ -138,12 +116,15 @@ func (s *Supervisor) handleDup(n *notify.Notif) reply {
 		}
 	}
 	add.NewFD = uint32(newfd)
-	if _, err := s.fd.AddFD(&add); err != nil {
-		if err == unix.ENOENT {
+	_, err = s.fd.AddFD(&add)
+	if err != nil {
+		th.proc.alloc.release(newfd)
+		if err == unix.ENOENT || err == unix.ESRCH {
 			return done
 		}
 		return failErr(err)
 	}
+	th.proc.alloc.installed(newfd)
 	return done
 }
 

@@ -50,17 +50,18 @@ func Rules(c FilterConfig) []notify.Rule {
 		for _, name := range receiveFamily {
 			rules = append(rules, trap(name))
 		}
-		// close is trapped only to keep the books; close_range likewise.
-		rules = append(rules, trap("close"), trap("close_range"))
 		return rules
 	}
 	base := c.Range.Base
 	for _, name := range receiveFamily {
 		rules = append(rules, trap(name, ge(0, base)))
 	}
+	// close and close_range are not trapped: a signal that arrives before
+	// luawrap picks up a notification makes the call fail with EINTR, and
+	// programs never retry close (close(2): the fd must be assumed gone),
+	// so a trapped close could leave a connection open. luawrap holds no
+	// copy of a socket and learns about closes from /proc and sock_diag.
 	rules = append(rules,
-		trap("close", ge(0, base)),
-		trap("close_range", ge(1, base)),
 		// A copy of a managed socket must land in the range too.
 		trap("dup", ge(0, base)),
 		trap("dup2", ge(0, base)), trap("dup2", ge(1, base)),

@@ -90,9 +90,8 @@ func TestFilterRangeMode(t *testing.T) {
 		{"sendto", []uint64{1500}, retAllow},
 		{"epoll_wait", []uint64{1500}, retAllow},
 		{"close", []uint64{4}, retAllow},
-		{"close", []uint64{1030}, retNotify},
-		{"close_range", []uint64{3, ^uint64(0)}, retNotify},
-		{"close_range", []uint64{3, 100}, retAllow},
+		{"close", []uint64{1030}, retAllow},
+		{"close_range", []uint64{3, ^uint64(0)}, retAllow},
 		{"dup", []uint64{5}, retAllow},
 		{"dup", []uint64{1025}, retNotify},
 		{"dup2", []uint64{5, 6}, retAllow},
@@ -132,7 +131,7 @@ func TestFilterTrapAll(t *testing.T) {
 	}{
 		{"read", []uint64{3}, retNotify},
 		{"recvfrom", []uint64{0}, retNotify},
-		{"close", []uint64{3}, retNotify},
+		{"close", []uint64{3}, retAllow},
 		{"write", []uint64{3}, retAllow},
 		{"io_uring_setup", []uint64{8, 0}, retAllow},
 	} {

@@ -2,6 +2,8 @@ package supervisor
 
 import (
 	"errors"
+	"os"
+	"strconv"
 	"sync"
 
 	"github.com/luawrap/luawrap/notify"
@@ -15,6 +17,24 @@ const pidfdThread = unix.O_EXCL
 type proc struct {
 	tgid  int
 	alloc *fdAlloc
+}
+
+// reclaim refreshes the allocator from /proc/<tgid>/fd, which lists the
+// fds open now (proc_pid_fd(5)): numbers the program closed become free.
+func (p *proc) reclaim() error {
+	return p.alloc.reclaim(func() (map[int]bool, error) {
+		ents, err := os.ReadDir("/proc/" + strconv.Itoa(p.tgid) + "/fd")
+		if err != nil {
+			return nil, err
+		}
+		open := make(map[int]bool, len(ents))
+		for _, e := range ents {
+			if n, err := strconv.Atoi(e.Name()); err == nil {
+				open[n] = true
+			}
+		}
+		return open, nil
+	})
 }
 
 // thread caches a pidfd for a tid that sent notifications.
@@ -118,8 +138,16 @@ func (t *procTable) getFD(tid, fd int) (int, *thread, error) {
 // pidfd_getfd answering EBADF: ADDFD with SETFD silently replaces whatever
 // is at that number, so a belief is not enough. from is the lowest allowed.
 func (t *procTable) freeFD(th *thread, from int) (int, error) {
+	reclaimed := false
 	for {
 		n := th.proc.alloc.reserve(from)
+		if n < 0 && !reclaimed {
+			// The beliefs say full; closes are not trapped, so ask /proc.
+			reclaimed = true
+			if th.proc.reclaim() == nil {
+				continue
+			}
+		}
 		if n < 0 {
 			return -1, unix.EMFILE
 		}
@@ -131,6 +159,7 @@ func (t *procTable) freeFD(th *thread, from int) (int, error) {
 			th.proc.alloc.release(n)
 			return -1, err
 		}
-		unix.Close(dup) // in use behind our back (fork, the program's dup2): stays marked
+		unix.Close(dup)
+		th.proc.alloc.installed(n) // open behind our back (fork, the program's dup2): stays marked used
 	}
 }

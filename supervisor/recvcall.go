@@ -23,6 +23,9 @@ type recvCall struct {
 	hasMsgName bool
 	// recvmmsg: where to store msg_len of the first message.
 	msgLenPtr uint64
+	// readTarget: decoding read target memory (iovecs, msghdr, addrlen),
+	// which must be re-validated with NOTIF_ID_VALID before acting on it.
+	readTarget bool
 }
 
 // struct msghdr and struct iovec on 64-bit Linux (<linux/socket.h>).
@@ -73,6 +76,7 @@ func readIovecs(pid int, addr uint64, iovcnt uint64) ([]notify.Segment, int, err
 // not a receive luawrap judges (the kernel may answer it as is).
 func decodeRecv(nr int32, pid int, a [6]uint64) (c recvCall, judge bool, err error) {
 	c.fd = int(int32(a[0]))
+	c.readTarget = nr != unix.SYS_READ && !(nr == unix.SYS_RECVFROM && (a[4] == 0 || a[5] == 0))
 	switch nr {
 	case unix.SYS_READ:
 		c.segs = []notify.Segment{{Addr: a[1], Len: clampLen(a[2])}}

@@ -56,23 +56,21 @@ func New(fd notify.FD, o Options) *Supervisor {
 
 // handlers is the one table of trapped syscalls and who answers them.
 var handlers = map[int32]func(*Supervisor, *notify.Notif) reply{
-	unix.SYS_SETSOCKOPT:  (*Supervisor).handleSetsockopt,
-	unix.SYS_GETSOCKOPT:  (*Supervisor).handleGetsockopt,
-	unix.SYS_ACCEPT:      (*Supervisor).handleAccept,
-	unix.SYS_ACCEPT4:     (*Supervisor).handleAccept,
-	unix.SYS_READ:        (*Supervisor).handleReceive,
-	unix.SYS_READV:       (*Supervisor).handleReceive,
-	unix.SYS_RECVFROM:    (*Supervisor).handleReceive,
-	unix.SYS_RECVMSG:     (*Supervisor).handleReceive,
-	unix.SYS_RECVMMSG:    (*Supervisor).handleReceive,
-	unix.SYS_PREADV2:     (*Supervisor).handleReceive,
-	unix.SYS_SPLICE:      (*Supervisor).handleReceive,
-	unix.SYS_CLOSE:       (*Supervisor).handleClose,
-	unix.SYS_CLOSE_RANGE: (*Supervisor).handleCloseRange,
-	unix.SYS_DUP:         (*Supervisor).handleDup,
-	unix.SYS_DUP3:        (*Supervisor).handleDup,
-	unix.SYS_FCNTL:       (*Supervisor).handleDup,
-	unix.SYS_CONNECT:     (*Supervisor).handleConnect,
+	unix.SYS_SETSOCKOPT: (*Supervisor).handleSetsockopt,
+	unix.SYS_GETSOCKOPT: (*Supervisor).handleGetsockopt,
+	unix.SYS_ACCEPT:     (*Supervisor).handleAccept,
+	unix.SYS_ACCEPT4:    (*Supervisor).handleAccept,
+	unix.SYS_READ:       (*Supervisor).handleReceive,
+	unix.SYS_READV:      (*Supervisor).handleReceive,
+	unix.SYS_RECVFROM:   (*Supervisor).handleReceive,
+	unix.SYS_RECVMSG:    (*Supervisor).handleReceive,
+	unix.SYS_RECVMMSG:   (*Supervisor).handleReceive,
+	unix.SYS_PREADV2:    (*Supervisor).handleReceive,
+	unix.SYS_SPLICE:     (*Supervisor).handleReceive,
+	unix.SYS_DUP:        (*Supervisor).handleDup,
+	unix.SYS_DUP3:       (*Supervisor).handleDup,
+	unix.SYS_FCNTL:      (*Supervisor).handleDup,
+	unix.SYS_CONNECT:    (*Supervisor).handleConnect,
 }
 
 func init() {

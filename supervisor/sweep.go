@@ -25,6 +25,7 @@ func (s *Supervisor) sweepLoop(stop <-chan struct{}) {
 		case <-t.C:
 			s.sweepSockets()
 			s.procs.sweep()
+			s.procs.reclaimAll()
 		}
 	}
 }
@@ -65,6 +66,20 @@ func (s *Supervisor) sweepSockets() {
 		}
 		sk.pending, sk.held = nil, nil
 		sk.mu.Unlock()
+	}
+}
+
+// reclaimAll refreshes every process's fd beliefs, so numbers the program
+// closed are reused lowest-first rather than after the range runs out.
+func (t *procTable) reclaimAll() {
+	t.mu.Lock()
+	procs := make([]*proc, 0, len(t.procs))
+	for _, p := range t.procs {
+		procs = append(procs, p)
+	}
+	t.mu.Unlock()
+	for _, p := range procs {
+		_ = p.reclaim()
 	}
 }
 

@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime/pprof"
 
 	"github.com/luawrap/luawrap/supervisor"
 )
@@ -19,7 +20,14 @@ func main() {
 		fmt.Fprintf(os.Stderr, "luawrap: %v\n", err)
 		os.Exit(2)
 	}
+	if path := os.Getenv("LUAWRAP_CPUPROFILE"); path != "" {
+		// For performance work: a pprof CPU profile of the supervisor.
+		if f, err := os.Create(path); err == nil {
+			_ = pprof.StartCPUProfile(f)
+		}
+	}
 	code, err := supervisor.Run(cfg)
+	pprof.StopCPUProfile()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "luawrap: %v\n", err)
 	}
