@@ -80,6 +80,7 @@ func TestSolLuaAPI(t *testing.T) {
 	got := runProbe(t, lw, "--", probe)
 
 	want := map[string]string{
+		"io_uring_setup": "ENOSYS",
 		// TCP_ULP "lua": emulated; everything else is the kernel's answer.
 		"ulp_first":        "0",
 		"ulp_again":        "EEXIST",
@@ -189,6 +190,29 @@ func TestSolLuaAPIBareBaseline(t *testing.T) {
 	} {
 		if got[name] != w {
 			t.Errorf("bare %s = %s, want %s", name, got[name], w)
+		}
+	}
+}
+
+// TestSolLuaAPITrapAll runs the probe with --trap-all: managed sockets take
+// the lowest free fd (select()-friendly), copies may go anywhere, and the
+// receive semantics are the same.
+func TestSolLuaAPITrapAll(t *testing.T) {
+	t.Parallel()
+	lw := testapps.BuildLuawrap(t)
+	probe := testapps.Build(t, "api_probe")
+	got := runProbe(t, lw, "--trap-all", "--", probe)
+	for name, w := range map[string]string{
+		"ulp_first": "0", "ulp_again": "EEXIST", "load_ok": "0", "get_entry_value": "process",
+		"accept4_fd_in_range": "0", "accept4_nonblock": "1", "accept4_cloexec": "1", "accept_neglen": "EINVAL",
+		"accept_after_neglen": "0", "recv_eagain": "EAGAIN", "recv_len0": "0", "peek": "5", "peek_again": "12",
+		"bytewise_count": "12", "bytewise_inspected": "1", "waitall": "8", "recvfrom": "4", "recvmsg": "6",
+		"recvmsg_data": "45|6789", "read_efault": "EFAULT", "read_after_efault": "2",
+		"dup_in_range": "0", "dup2_low": "100", "dup_refused": "ECONNREFUSED", "refused_sticks": "ECONNREFUSED",
+		"recv_eof": "0", "recv_reset": "ECONNRESET", "stats_final": "5 4 1 0",
+	} {
+		if got[name] != w {
+			t.Errorf("--trap-all: %s = %s, want %s", name, got[name], w)
 		}
 	}
 }

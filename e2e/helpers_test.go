@@ -302,3 +302,5 @@ func sigIgnoredHere(sig syscall.Signal) bool {
 	}
 	return false
 }
+
+const syscallSIGUSR1 = syscall.SIGUSR1

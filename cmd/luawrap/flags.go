@@ -79,10 +79,10 @@ func parseArgs(args []string, getenv func(string) string, out io.Writer) (superv
 	case "pass":
 		o.OnErrorPass = true
 	default:
-		return cfg, fmt.Errorf("--on-error=%q: want refuse or pass", *onError)
+		return cfg, fmt.Errorf("--on-error (%s) %q: want refuse or pass", envName("on-error"), *onError)
 	}
 	if *timeLimit <= 0 || *memLimit <= 0 {
-		return cfg, errors.New("--time-limit and --memory-limit must be positive")
+		return cfg, fmt.Errorf("--time-limit (%s) and --memory-limit (%s) must be positive", envName("time-limit"), envName("memory-limit"))
 	}
 	o.Limits = luaenv.Limits{Time: *timeLimit, Memory: *memLimit}
 	logger, err := newLogger(*logLevel, *logFormat, out)
@@ -101,7 +101,7 @@ func envName(flagName string) string {
 func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level=%q: %v", level, err)
+		return nil, fmt.Errorf("--log-level (%s) %q: %v", envName("log-level"), level, err)
 	}
 	ho := &slog.HandlerOptions{Level: lv}
 	switch format {
@@ -110,5 +110,5 @@ func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {
 	case "json":
 		return slog.New(slog.NewJSONHandler(w, ho)).With("prog", "luawrap"), nil
 	}
-	return nil, fmt.Errorf("--log-format=%q: want text or json", format)
+	return nil, fmt.Errorf("--log-format (%s) %q: want text or json", envName("log-format"), format)
 }

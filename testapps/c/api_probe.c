@@ -13,6 +13,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 
 #define SCRIPT "n = 0\n" \
@@ -303,9 +304,21 @@ static void test_recv(void)
 	close(l);
 }
 
+/* io_uring would bypass seccomp: luawrap makes io_uring_setup fail. */
+static void test_io_uring(void)
+{
+	char params[120] = { 0 }; /* struct io_uring_params */
+	long fd = syscall(SYS_io_uring_setup, 4, params);
+
+	check("io_uring_setup", fd < 0 ? -1 : 0);
+	if (fd >= 0)
+		close(fd);
+}
+
 int main(int argc, char **argv)
 {
 	bare = argc > 1 && strcmp(argv[1], "-n") == 0;
+	test_io_uring();
 	if (!bare) {
 		test_ulp();
 		test_sollua();
