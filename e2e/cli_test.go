@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -109,5 +110,26 @@ func TestSignalForwarded(t *testing.T) {
 	}
 	if code := exitCode(t, srv, e2eWait); code != 143 {
 		t.Fatalf("exit %d, want 143", code)
+	}
+}
+
+// TestIgnoredSignalsStayIgnored: a signal luawrap inherited as ignored is
+// ignored by the program too, as without luawrap (SIG_IGN survives exec).
+func TestIgnoredSignalsStayIgnored(t *testing.T) {
+	t.Parallel()
+	lw := testapps.BuildLuawrap(t)
+	ctx, cancel := context.WithTimeout(context.Background(), e2eWait)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "sh", "-c", `trap '' INT; exec "$0" -- grep SigIgn /proc/self/status`, lw).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	fields := strings.Fields(string(out))
+	if len(fields) != 2 {
+		t.Fatalf("unexpected output %q", out)
+	}
+	mask, err := strconv.ParseUint(fields[1], 16, 64)
+	if err != nil || mask&(1<<(uint(syscall.SIGINT)-1)) == 0 {
+		t.Fatalf("program's SigIgn %q: SIGINT not ignored", fields[1])
 	}
 }

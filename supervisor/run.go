@@ -69,6 +69,14 @@ func Run(cfg Config) (int, error) {
 		ExtraFiles:  []*os.File{theirs},
 		SysProcAttr: processGroupAttr(),
 	}
+	// A signal luawrap inherited as ignored stays ignored for the program,
+	// as it would be without luawrap (a background job of a script ignores
+	// SIGINT): Notify below un-ignores it for luawrap itself.
+	for _, sig := range forwardedSignals {
+		if signal.Ignored(sig) {
+			sc.Ignored = append(sc.Ignored, int(sig.(syscall.Signal)))
+		}
+	}
 	// Signals are caught before the start so none is lost in between.
 	sigs := make(chan os.Signal, 32)
 	signal.Notify(sigs, forwardedSignals...)

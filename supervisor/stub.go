@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"os/signal"
 	"runtime"
 	"syscall"
 
@@ -47,6 +48,7 @@ const (
 type stubConfig struct {
 	Filter   []unix.SockFilter
 	SoftFile uint64 // new soft RLIMIT_NOFILE; 0 keeps it
+	Ignored  []int  // signals luawrap inherited as ignored: SIG_IGN survives execve
 }
 
 // MaybeRunStub turns this process into the start-up stub when luawrap
@@ -66,6 +68,9 @@ func runStub(argv []string) int {
 	if err := json.NewDecoder(f).Decode(&cfg); err != nil {
 		fmt.Fprintf(os.Stderr, "luawrap: start-up: read configuration: %v\n", err)
 		return exitInternal
+	}
+	for _, sig := range cfg.Ignored {
+		signal.Ignore(syscall.Signal(sig))
 	}
 	path, code, err := lookPath(argv[0])
 	if err != nil {
