@@ -91,7 +91,7 @@ func TestHelpListsEveryFlag(t *testing.T) {
 	if err != nil {
 		t.Fatalf("--help: %v\n%s", err, out)
 	}
-	for _, f := range []string{"trap-all", "allow-io-uring", "on-error", "fd-base", "time-limit", "memory-limit", "max-message", "log-level", "log-format"} {
+	for _, f := range []string{"trap-all", "allow-io-uring", "on-error", "fd-base", "time-limit", "memory-limit", "max-message", "workers", "log-level", "log-format"} {
 		env := "LUAWRAP_" + strings.ToUpper(strings.ReplaceAll(f, "-", "_"))
 		if !strings.Contains(string(out), "--"+f) || !strings.Contains(string(out), env) {
 			t.Errorf("--help lacks --%s or %s:\n%s", f, env, out)

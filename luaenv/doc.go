@@ -59,7 +59,7 @@
 // unpack refuses more than 65536 results; the value stack is capped at 256K
 // slots and the call depth at 200. NOT bounded by Memory, only by Time: the
 // VM's own '..' operator (gopher-lua's OP_CONCAT cannot be hooked, so
-// "s = s .. s" doubles until the time limit stops it, and in 50 ms it can
+// "s = s .. s" doubles until the time limit stops it, and in the 200 ms default it can
 // build hundreds of MB) and tables grown by Lua code (t[#t+1] = x).
 //
 // A state whose call hit a limit, or in which gopher-lua panicked, is

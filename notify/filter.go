@@ -76,8 +76,8 @@ func Build(rules []Rule) ([]unix.SockFilter, error) {
 	for _, r := range rules {
 		nr, err := seccomp.GetSyscallFromName(r.Syscall)
 		if err != nil || nr < 0 {
-			// Not a syscall on this architecture (arm64 has no dup2 or
-			// accept... only accept4): nothing to trap.
+			// Not a syscall on this architecture (arm64 has no dup2):
+			// nothing to trap.
 			continue
 		}
 		conds := make([]seccomp.ScmpCondition, 0, len(r.Conds))

@@ -90,7 +90,7 @@ func (s *Supervisor) waitAccept(n notify.Notif, th *thread, sk *sock, dup int, c
 			return
 		}
 		if s.interrupted(&n) {
-			s.send(&n, fail(errRestartSys)) // inet_csk_wait_for_connect: sock_intr_errno()
+			s.send(&n, fail(intrErrno(deadline))) // inet_csk_wait_for_connect: sock_intr_errno()
 			return
 		}
 		if expired(deadline) {

@@ -2,7 +2,7 @@
 // program running under a seccomp user-notification filter: it decides which
 // syscalls the filter traps, starts the program, answers each trapped
 // syscall (setsockopt/getsockopt of TCP_ULP and SOL_LUA, accept, the receive
-// family, close and dup), runs the socket's Lua script on received bytes,
+// family and dup), runs the socket's Lua script on received bytes,
 // and exits with the program's status.
 //
 // Pure decisions (filter rules, the fd range, address copying, flag

@@ -3,7 +3,7 @@ package supervisor
 import "fmt"
 
 // FDRange is where managed (Lua) sockets live in the program's fd table:
-// [Base, Limit). The filter traps the receive and close families only for
+// [Base, Limit). The filter traps the receive and dup families only for
 // fds >= Base, so syscalls on the program's own fds never reach luawrap.
 type FDRange struct {
 	Base  int

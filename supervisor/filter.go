@@ -9,8 +9,9 @@ import (
 type FilterConfig struct {
 	// Range is where managed sockets live; ignored when TrapAll.
 	Range FDRange
-	// TrapAll traps the receive, close and dup families on every fd, so
-	// managed sockets can take any number (select() and FD_SETSIZE).
+	// TrapAll traps the receive family on every fd, so managed sockets can
+	// take any number (select() and FD_SETSIZE), and copies made by dup
+	// anywhere stay judged.
 	TrapAll bool
 	// AllowIOUring lets the program create io_uring instances; their
 	// operations bypass seccomp, so by default io_uring_setup fails with

@@ -65,8 +65,8 @@ func (s *Supervisor) waitReceive(n notify.Notif, sk *sock, dup int, c recvCall) 
 		r, st := s.receiveLocked(&n, sk, dup, &c)
 		if st == stepWait && s.interrupted(&n) {
 			// tcp_recvmsg returns what it copied before a signal, else
-			// the signal's -ERESTARTSYS.
-			r, st = s.settle(&n, sk, &c, errRestartSys)
+			// the signal's sock_intr_errno().
+			r, st = s.settle(&n, sk, &c, intrErrno(deadline))
 		}
 		sk.mu.Unlock()
 		if st == stepReply {
@@ -96,6 +96,16 @@ const maxWaitInterval = 50 * time.Millisecond
 // pending signals (see signalPending).
 func (s *Supervisor) interrupted(n *notify.Notif) bool {
 	return s.opts.killable && signalPending(int(n.Pid))
+}
+
+// intrErrno is sock_intr_errno() (include/net/sock.h): a blocking call
+// without a timeout is restarted after the handler (SA_RESTART), one with
+// SO_RCVTIMEO fails with EINTR (signal(7), "Interruption of system calls").
+func intrErrno(deadline time.Time) unix.Errno {
+	if deadline.IsZero() {
+		return errRestartSys
+	}
+	return unix.EINTR
 }
 
 // rcvDeadline is when a blocking call on fd times out by its SO_RCVTIMEO

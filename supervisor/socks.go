@@ -77,7 +77,7 @@ func (r *registry) cookies() []uint64 {
 	return out
 }
 
-// socketCookie returns SO_COOKIE (Linux 4.14): unique for the boot.
+// socketCookie returns SO_COOKIE (Linux 4.12): unique for the boot.
 func socketCookie(fd int) (uint64, error) {
 	return unix.GetsockoptUint64(fd, unix.SOL_SOCKET, unix.SO_COOKIE)
 }

@@ -108,8 +108,8 @@ func runStub(argv []string) int {
 			break
 		}
 	}
-	// Both fds are close-on-exec (seccomp(2) opens the listener O_CLOEXEC);
-	// closing them here would be a trapped close under --trap-all.
+	// Both fds are close-on-exec (seccomp(2) opens the listener O_CLOEXEC),
+	// so nothing is left to close before exec.
 	unix.CloseOnExec(stubFD)
 	err = syscall.Exec(path, argv, os.Environ())
 	fmt.Fprintf(os.Stderr, "luawrap: %s: %v\n", argv[0], err)

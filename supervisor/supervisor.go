@@ -22,7 +22,11 @@ type Options struct {
 	Limits      luaenv.Limits
 	// MaxMessage is how many queued bytes one script call sees at most.
 	MaxMessage int
-	Logger     *slog.Logger
+	// Workers is how many goroutines receive notifications (0: one per
+	// CPU). Several let concurrent connections be judged in parallel; one
+	// has the shortest round trip for a single-threaded program.
+	Workers int
+	Logger  *slog.Logger
 	// killable: the filter has WAIT_KILLABLE_RECV (set by Run).
 	killable bool
 }
@@ -90,7 +94,10 @@ func (s *Supervisor) Serve() error {
 	stop := make(chan struct{})
 	defer close(stop)
 	go s.sweepLoop(stop)
-	workers := max(2, runtime.GOMAXPROCS(0))
+	workers := s.opts.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
 	errc := make(chan error, workers)
 	for range workers {
 		go func() { errc <- s.serveOne() }()

@@ -32,13 +32,14 @@ func parseArgs(args []string, getenv func(string) string, out io.Writer) (superv
 	fs := flag.NewFlagSet("luawrap", flag.ContinueOnError)
 	fs.SetOutput(out)
 	o := &cfg.Options
-	fs.BoolVar(&o.TrapAll, "trap-all", false, "trap the receive and close families on every fd, so Lua sockets can take any fd number\n(needed by select()-based programs; every read of every file then costs a round trip)")
+	fs.BoolVar(&o.TrapAll, "trap-all", false, "trap the receive family on every fd, so Lua sockets can take any fd number\n(needed by select()-based programs; every read of every file then costs a round trip)")
 	fs.BoolVar(&o.AllowIOUring, "allow-io-uring", false, "let the program use io_uring (its operations bypass the script: unsafe)")
 	onError := fs.String("on-error", "refuse", "what a script error does to the message: refuse (fail closed) or pass (the original module's behaviour)")
 	fs.IntVar(&cfg.FDBase, "fd-base", 0, "first fd number of the managed range (default: the program's soft RLIMIT_NOFILE, at least 1024)")
 	timeLimit := fs.Duration("time-limit", luaenv.DefaultLimits.Time, "wall-time limit for one script call")
 	memLimit := fs.Int64("memory-limit", luaenv.DefaultLimits.Memory, "largest string or table (bytes) a script call may build")
 	fs.IntVar(&o.MaxMessage, "max-message", supervisor.DefaultMaxMessage, "most queued bytes one script call sees")
+	fs.IntVar(&o.Workers, "workers", 0, "goroutines answering the program's trapped calls (default: one per CPU, so connections are judged in parallel;\n1 gives the shortest round trip for a single-threaded program)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text or json (logs go to stderr)")
 	fs.Usage = func() {

@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime/debug"
 	"runtime/pprof"
 
 	"github.com/luawrap/luawrap/supervisor"
@@ -12,6 +13,12 @@ import (
 
 func main() {
 	supervisor.MaybeRunStub() // the start-up stub never returns from here
+	if os.Getenv("GOGC") == "" {
+		// Scripts allocate per message (gopher-lua tables, strings); a
+		// larger heap target trades memory for fewer collections on the
+		// hot path (the thesis's GC stress script runs ~3x faster).
+		debug.SetGCPercent(400)
+	}
 	cfg, err := parseArgs(os.Args[1:], os.Getenv, os.Stderr)
 	if err != nil {
 		if err == errHelp {

@@ -81,7 +81,10 @@ struct sol_lua_stats {
 	uint64_t inspected; /* receives on which the entry function ran */
 	uint64_t passed;    /* ... it returned a true value */
 	uint64_t refused;   /* ... it returned false/nil: ECONNREFUSED */
-	uint64_t errors;    /* ... it raised a Lua runtime error */
+	uint64_t errors;    /* ... the call failed: a Lua runtime error, a time or
+	                     * memory limit, a missing entry function, no script
+	                     * or no entry point (also counted in refused, or in
+	                     * passed with --on-error=pass) */
 };
 
 #ifdef __cplusplus
