@@ -11,11 +11,11 @@ import (
 	"github.com/luawrap/luawrap/testapps"
 )
 
-// execServer accepts one Lua connection (Python's sockets are
-// close-on-exec), receives one approved message, then execs sleep: the
-// connection must close with the exec, exactly as without luawrap.
-const execServer = `
-import os, socket, sys
+// oneConnection is a Python program for the SOL_LUA API that accepts one
+// Lua connection (Python's sockets are close-on-exec) and receives one
+// approved message; a tail then lets the connection go.
+const oneConnection = `
+import os, socket, sys, time
 l = socket.socket()
 l.setsockopt(socket.SOL_TCP, 31, b"lua")
 l.setsockopt(999, 1, open(sys.argv[1], "rb").read())
@@ -24,25 +24,14 @@ l.bind(("127.0.0.1", 0)); l.listen(4)
 print("listening", l.getsockname()[1], flush=True)
 c, _ = l.accept()
 print("recv", len(c.recv(100)), flush=True)
-os.execv("/bin/sleep", ["sleep", "30"])
 `
 
-// closeServer accepts a Lua connection, receives one message, closes it
-// and keeps running: the client must see end of stream at once.
-const closeServer = `
-import socket, sys, time
-l = socket.socket()
-l.setsockopt(socket.SOL_TCP, 31, b"lua")
-l.setsockopt(999, 1, open(sys.argv[1], "rb").read())
-l.setsockopt(999, 2, b"process\0")
-l.bind(("127.0.0.1", 0)); l.listen(4)
-print("listening", l.getsockname()[1], flush=True)
-c, _ = l.accept()
-print("recv", len(c.recv(100)), flush=True)
-c.close()
-print("closed", flush=True)
-time.sleep(30)
-`
+// The connection must end with the exec (close-on-exec), or with the
+// program's close while it keeps running, exactly as without luawrap.
+const (
+	execServer  = oneConnection + "os.execv('/bin/sleep', ['sleep', '30'])\n"
+	closeServer = oneConnection + "c.close()\ntime.sleep(30)\n"
+)
 
 // TestConnectionEndsWithTheProgram: luawrap holds no copy of a socket the
 // program let go of — by close or by close-on-exec — so the client sees

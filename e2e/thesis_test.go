@@ -35,21 +35,29 @@ func curl(t *testing.T, args ...string) (string, error) {
 	return string(out), err
 }
 
-// rawRequest sends data in the given pieces (each its own segment) and
-// returns what the server answered before closing.
-func rawRequest(t *testing.T, addr string, pieces ...string) string {
+// dialSend connects to addr and sends data in the given pieces (each its
+// own write, so its own segment).
+func dialSend(t *testing.T, addr string, pieces ...string) net.Conn {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", addr, e2eWait)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
 	c.SetDeadline(time.Now().Add(e2eWait))
 	for _, p := range pieces {
 		if _, err := c.Write([]byte(p)); err != nil {
 			t.Fatal(err)
 		}
 	}
+	return c
+}
+
+// rawRequest sends data in pieces and returns what the server answered
+// before closing.
+func rawRequest(t *testing.T, addr string, pieces ...string) string {
+	t.Helper()
+	c := dialSend(t, addr, pieces...)
+	defer c.Close()
 	var buf bytes.Buffer
 	_, _ = buf.ReadFrom(c)
 	return buf.String()
@@ -60,15 +68,8 @@ func rawRequest(t *testing.T, addr string, pieces ...string) string {
 // when the server closed or reset the connection without answering.
 func oneReply(t *testing.T, addr, req string) string {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, e2eWait)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dialSend(t, addr, req)
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(e2eWait))
-	if _, err := c.Write([]byte(req)); err != nil {
-		t.Fatal(err)
-	}
 	buf := make([]byte, 4096)
 	n, _ := c.Read(buf)
 	return string(buf[:n])

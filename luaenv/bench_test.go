@@ -35,7 +35,7 @@ func BenchmarkLua54ThesisHTTP(b *testing.B) {
 	needLua54(b)
 	for _, r := range benchRequests {
 		b.Run(r.name, func(b *testing.B) {
-			out := runLua54(b, "testdata/bench_thesis.lua", "testdata/thesis_http.lua",
+			out := runLua54(b, "testdata/bench_thesis.lua", thesisScript,
 				hex.EncodeToString([]byte(r.req)), strconv.Itoa(b.N))
 			ns, err := strconv.ParseFloat(strings.Fields(out[0])[0], 64)
 			if err != nil {

@@ -42,13 +42,21 @@ func runLua54(t testing.TB, args ...string) []string {
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // testEnv is a sandboxed state with the given script files run in it.
+// thesisScript is the thesis's HTTP check (Cód. 13) as the project ships it.
+const thesisScript = "../testapps/scripts/http_check.lua"
+
+// testEnv loads files (names in testdata/, or paths) into one state.
 func testEnv(t testing.TB, files ...string) *env {
 	t.Helper()
 	e := newEnv(DefaultLimits, quietLogger(), "test")
 	t.Cleanup(e.L.Close)
 	var src []byte
 	for _, f := range files {
-		b, err := os.ReadFile(filepath.Join("testdata", f))
+		path := f
+		if !strings.Contains(f, "/") {
+			path = filepath.Join("testdata", f)
+		}
+		b, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -144,11 +152,11 @@ func TestThesisHTTPDifferential(t *testing.T) {
 	if err := os.WriteFile(file, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	want := runLua54(t, "testdata/thesismain.lua", "testdata/thesis_http.lua", "testdata/thesis_dump.lua", file)
+	want := runLua54(t, "testdata/thesismain.lua", thesisScript, "testdata/thesis_dump.lua", file)
 	if len(want) != len(reqs) {
 		t.Fatalf("lua5.4 gave %d results for %d requests", len(want), len(reqs))
 	}
-	e := testEnv(t, "thesis_http.lua", "thesis_dump.lua")
+	e := testEnv(t, thesisScript, "thesis_dump.lua")
 	// A long token makes the script quadratic (lua5.4 itself needs ~160 ms
 	// for the 5000-byte path): compare semantics here, without the limit.
 	pool := thesisPool(t, Limits{Time: time.Minute})
@@ -175,7 +183,7 @@ func TestThesisHTTPDifferential(t *testing.T) {
 
 func thesisPool(t testing.TB, l Limits) *Pool {
 	t.Helper()
-	src, err := os.ReadFile("testdata/thesis_http.lua")
+	src, err := os.ReadFile(thesisScript)
 	if err != nil {
 		t.Fatal(err)
 	}

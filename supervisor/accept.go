@@ -2,7 +2,6 @@ package supervisor
 
 import (
 	"encoding/binary"
-	"time"
 	"unsafe"
 
 	"github.com/luawrap/luawrap/notify"
@@ -70,34 +69,15 @@ func (s *Supervisor) handleAccept(n *notify.Notif) reply {
 	return async
 }
 
-// waitAccept completes an accept on a blocking listener; see waitReceive
-// for why it polls and re-checks the notification.
+// waitAccept completes an accept on a blocking listener (see waitBlocked;
+// inet_csk_wait_for_connect ends the same way on a signal or SO_RCVTIMEO).
 func (s *Supervisor) waitAccept(n notify.Notif, th *thread, sk *sock, dup int, c acceptCall) {
-	defer unix.Close(dup)
-	deadline := rcvDeadline(dup)
-	interval := 5 * time.Millisecond
-	for {
-		waitReadable(dup, interval, deadline)
-		interval = min(interval*2, maxWaitInterval)
-		if !s.fd.Valid(n.ID) {
-			return
+	s.waitBlocked(&n, sk, dup, func(end unix.Errno) (reply, bool) {
+		if end != 0 {
+			return fail(end), false
 		}
-		sk.mu.Lock()
-		r, wait := s.acceptLocked(&n, th, sk, dup, &c)
-		sk.mu.Unlock()
-		if !wait {
-			s.send(&n, r)
-			return
-		}
-		if s.interrupted(&n) {
-			s.send(&n, fail(intrErrno(deadline))) // inet_csk_wait_for_connect: sock_intr_errno()
-			return
-		}
-		if expired(deadline) {
-			s.send(&n, fail(unix.EAGAIN))
-			return
-		}
-	}
+		return s.acceptLocked(&n, th, sk, dup, &c)
+	})
 }
 
 // acceptLocked takes a pending connection or accepts a new one without

@@ -2,7 +2,6 @@ package supervisor
 
 import (
 	"sync"
-	"time"
 
 	"github.com/luawrap/luawrap/luaenv"
 	"github.com/luawrap/luawrap/notify"
@@ -45,92 +44,17 @@ func (s *Supervisor) receive(n notify.Notif, sk *sock, dup int, c recvCall) repl
 }
 
 // waitReceive completes a receive that has to wait for data on a blocking
-// socket, without blocking the notification loop. The kernel does not tell
-// the supervisor when the waiting thread gets a signal (seccomp_unotify(2),
-// NOTES), so the wait is a poll with a timeout that re-checks
-// NOTIF_ID_VALID and the thread's pending signals: a Ctrl-C'd program is
-// let go of within maxWaitInterval, and nothing is consumed for a call that
-// no longer exists.
+// socket (see waitBlocked). tcp_recvmsg returns what it copied before a
+// signal or a timeout, else the error: settle does the same.
 func (s *Supervisor) waitReceive(n notify.Notif, sk *sock, dup int, c recvCall) {
-	defer unix.Close(dup)
-	deadline := rcvDeadline(dup)
-	interval := 5 * time.Millisecond
-	for {
-		waitReadable(dup, interval, deadline)
-		interval = min(interval*2, maxWaitInterval)
-		if !s.fd.Valid(n.ID) {
-			return
+	s.waitBlocked(&n, sk, dup, func(end unix.Errno) (reply, bool) {
+		if end != 0 {
+			r, _ := s.settle(&n, sk, &c, end)
+			return r, false
 		}
-		sk.mu.Lock()
 		r, st := s.receiveLocked(&n, sk, dup, &c)
-		if st == stepWait && s.interrupted(&n) {
-			// tcp_recvmsg returns what it copied before a signal, else
-			// the signal's sock_intr_errno().
-			r, st = s.settle(&n, sk, &c, intrErrno(deadline))
-		}
-		sk.mu.Unlock()
-		if st == stepReply {
-			s.send(&n, r)
-			return
-		}
-		if expired(deadline) {
-			// SO_RCVTIMEO expired: bytes gathered for MSG_WAITALL are
-			// returned as a short count, as tcp_recvmsg does.
-			sk.mu.Lock()
-			r, _ := s.settle(&n, sk, &c, unix.EAGAIN)
-			sk.mu.Unlock()
-			s.send(&n, r)
-			return
-		}
-	}
-}
-
-// maxWaitInterval bounds how long a blocked call goes without luawrap
-// checking whether it was interrupted: the latency of Ctrl-C on a program
-// blocked in a Lua accept or receive.
-const maxWaitInterval = 50 * time.Millisecond
-
-// interrupted reports whether a call luawrap holds must give way to a
-// signal. Without WAIT_KILLABLE_RECV the kernel interrupts the call itself
-// and NOTIF_ID_VALID tells; with it, luawrap looks at the thread's
-// pending signals (see signalPending).
-func (s *Supervisor) interrupted(n *notify.Notif) bool {
-	return s.opts.killable && signalPending(int(n.Pid))
-}
-
-// intrErrno is sock_intr_errno() (include/net/sock.h): a blocking call
-// without a timeout is restarted after the handler (SA_RESTART), one with
-// SO_RCVTIMEO fails with EINTR (signal(7), "Interruption of system calls").
-func intrErrno(deadline time.Time) unix.Errno {
-	if deadline.IsZero() {
-		return errRestartSys
-	}
-	return unix.EINTR
-}
-
-// rcvDeadline is when a blocking call on fd times out by its SO_RCVTIMEO
-// (accept honours it too: inet_csk_accept uses sock_rcvtimeo()); zero: never.
-func rcvDeadline(fd int) time.Time {
-	tv, err := unix.GetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO)
-	if err != nil || (tv.Sec == 0 && tv.Usec == 0) {
-		return time.Time{}
-	}
-	return time.Now().Add(time.Duration(tv.Nano()))
-}
-
-// expired reports whether a deadline from rcvDeadline has passed.
-func expired(deadline time.Time) bool {
-	return !deadline.IsZero() && !time.Now().Before(deadline)
-}
-
-// waitReadable waits up to d, and not past deadline, for fd to become
-// readable (or hung up, or in error).
-func waitReadable(fd int, d time.Duration, deadline time.Time) {
-	if !deadline.IsZero() {
-		d = min(d, max(time.Until(deadline), 0))
-	}
-	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN | unix.POLLRDHUP}}
-	_, _ = unix.Poll(fds, int(d/time.Millisecond))
+		return r, st == stepWait
+	})
 }
 
 // receiveLocked runs the state machine once. It returns stepWait only when

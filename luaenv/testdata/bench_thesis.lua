@@ -1,5 +1,5 @@
 -- Times C Lua on the same loop as BenchmarkThesisHTTP: lua5.4
--- bench_thesis.lua thesis_http.lua <request-hex> <iterations>. Prints the
+-- bench_thesis.lua http_check.lua <request-hex> <iterations>. Prints the
 -- nanoseconds per call of process(request).
 local f = assert(io.open(arg[1], "rb"))
 assert(load(f:read("a"), "=thesis_http.lua"))()

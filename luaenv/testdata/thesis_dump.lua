@@ -1,5 +1,5 @@
 
--- Appended to thesis_http.lua by the tests (parse is a local of that chunk):
+-- Appended to the thesis script (testapps/scripts/http_check.lua) by the tests (parse is a local of that chunk):
 -- the verdict and the parsed header, keys sorted, values hex-encoded.
 function dumpheader(s)
   local verdict = process(s) and "pass" or "refuse"

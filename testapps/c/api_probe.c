@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 
 #define SCRIPT "n = 0\n" \
@@ -227,6 +228,13 @@ static void test_recv(void)
 	struct sockaddr_in from;
 
 	s = pair(l, &addr, &c);
+	/* SO_RCVTIMEO bounds a blocking receive (and accept) as in the kernel */
+	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &(struct timeval){ 0, 30000 }, sizeof(struct timeval));
+	check("recv_rcvtimeo", recv(s, buf, sizeof(buf), 0));
+	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &(struct timeval){ 0, 0 }, sizeof(struct timeval));
+	setsockopt(l, SOL_SOCKET, SO_RCVTIMEO, &(struct timeval){ 0, 30000 }, sizeof(struct timeval));
+	check("accept_rcvtimeo", accept(l, NULL, NULL));
+	setsockopt(l, SOL_SOCKET, SO_RCVTIMEO, &(struct timeval){ 0, 0 }, sizeof(struct timeval));
 	fcntl(s, F_SETFL, O_NONBLOCK);
 	check("recv_eagain", recv(s, buf, sizeof(buf), 0));
 	check("recv_dontwait", recv(s, buf, sizeof(buf), MSG_DONTWAIT));
