@@ -105,6 +105,14 @@ func (f FD) SetSyncWakeUp() error {
 	return err
 }
 
+// Pending reports whether another notification is waiting to be received
+// (the listener polls readable, seccomp_notify_poll()), without blocking.
+func (f FD) Pending() bool {
+	fds := []unix.PollFd{{Fd: int32(f), Events: unix.POLLIN}}
+	n, err := unix.Poll(fds, 0)
+	return err == nil && n > 0 && fds[0].Revents&unix.POLLIN != 0
+}
+
 // Close closes the listener; pending and future notifications then fail the
 // target's syscalls with ENOSYS.
 func (f FD) Close() error { return unix.Close(int(f)) }

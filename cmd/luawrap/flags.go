@@ -39,7 +39,7 @@ func parseArgs(args []string, getenv func(string) string, out io.Writer) (superv
 	timeLimit := fs.Duration("time-limit", luaenv.DefaultLimits.Time, "wall-time limit for one script call")
 	memLimit := fs.Int64("memory-limit", luaenv.DefaultLimits.Memory, "largest string or table (bytes) a script call may build")
 	fs.IntVar(&o.MaxMessage, "max-message", supervisor.DefaultMaxMessage, "most queued bytes one script call sees")
-	fs.IntVar(&o.Workers, "workers", 0, "goroutines answering the program's trapped calls (default: one per CPU, so connections are judged in parallel;\n1 gives the shortest round trip for a single-threaded program)")
+	fs.IntVar(&o.Workers, "workers", 0, "goroutines answering the program's trapped calls (default: one per CPU); one leads and hands\nthe lead on only when calls are waiting, so concurrent connections are judged in parallel")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text or json (logs go to stderr)")
 	fs.Usage = func() {
