@@ -73,6 +73,12 @@ func Build(rules []Rule) ([]unix.SockFilter, error) {
 	if err := f.SetBadArchAction(seccomp.ActErrno.SetReturnCode(int16(unix.ENOSYS))); err != nil {
 		return nil, fmt.Errorf("configure seccomp filter: %w", err)
 	}
+	// Every syscall of the program runs the filter; a binary tree on the
+	// syscall number (libseccomp >= 2.5, SCMP_FLTATR_CTL_OPTIMIZE 2) keeps
+	// that to a few comparisons instead of a walk past every rule.
+	if err := f.SetOptimize(2); err != nil {
+		return nil, fmt.Errorf("configure seccomp filter: %w", err)
+	}
 	for _, r := range rules {
 		nr, err := seccomp.GetSyscallFromName(r.Syscall)
 		if err != nil || nr < 0 {
