@@ -258,3 +258,27 @@ func TestThreadedServerParallel(t *testing.T) {
 		}
 	}
 }
+
+// TestOnErrorPass: a script error refuses the message by default (fail
+// closed); --on-error=pass restores the original module's fail-open.
+func TestOnErrorPass(t *testing.T) {
+	t.Parallel()
+	script := writeScript(t, `function process(s) if s:find("OOPS", 1, true) then error("broken") end return true end`)
+	bin := testapps.Build(t, "thesis_server")
+	for _, c := range []struct {
+		flags []string
+		want  string
+	}{
+		{nil, "refused"},
+		{[]string{"--on-error=pass"}, "recv"},
+	} {
+		srv := startWrapped(t, nil, c.flags, bin, "0", script)
+		rawRequest(t, srv.Addr(), "OOPS\r\n")
+		if ev := nextEvent(t, srv); !strings.HasPrefix(ev, c.want) {
+			t.Errorf("%v: server saw %q, want %s", c.flags, ev, c.want)
+		}
+		if !poll(e2eWait, func() bool { return strings.Contains(srv.Stderr(), "broken") }) {
+			t.Errorf("%v: the script error is not in luawrap's log:\n%s", c.flags, srv.Stderr())
+		}
+	}
+}
