@@ -698,3 +698,45 @@ func TestSignalsCtrlCPython(t *testing.T) {
 		})
 	}
 }
+
+// TestSignalsToLuawrapDuringAccepts: signals luawrap itself receives (here
+// SIGWINCH, which it forwards and the program ignores) must not break the
+// atomic install of accepted connections: an ADDFD+SEND interrupted in
+// luawrap leaves the kernel's answer at 0, so the program would get fd 0
+// as its connection. Every connection must be served.
+func TestSignalsToLuawrapDuringAccepts(t *testing.T) {
+	t.Parallel()
+	bin := testapps.Build(t, "threaded_server")
+	srv := startWrapped(t, nil, nil, bin, "0", testapps.Script("pass_all.lua"))
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				// To every luawrap thread: a process-directed signal
+				// mostly lands on an idle one.
+				tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", srv.Pid()))
+				for _, task := range tasks {
+					if tid, err := strconv.Atoi(task.Name()); err == nil {
+						_ = unix.Tgkill(srv.Pid(), tid, unix.SIGWINCH)
+					}
+				}
+				time.Sleep(20 * time.Microsecond) // a signal rate, not a synchronisation
+			}
+		}
+	}()
+	const conns = 400
+	for i := range conns {
+		if reply := oneReply(t, srv.Addr(), "GET / HTTP/1.1\r\n\r\n"); !strings.HasPrefix(reply, "HTTP/1.1 200") {
+			t.Fatalf("connection %d answered %q; server said:\n%s", i, reply, strings.Join(srv.Lines(), "\n"))
+		}
+	}
+	for _, l := range srv.Lines() {
+		if strings.Contains(l, "error") {
+			t.Fatalf("server: %q", l)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package notify
 
 import (
 	"errors"
+	"runtime"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -80,11 +81,28 @@ func (f FD) Valid(id uint64) bool {
 // both happen atomically (Linux 5.14): if the target was interrupted nothing
 // is installed and ENOENT is returned. With AddFDFlagSetFD the number is
 // a.NewFD, and a file already there is silently replaced (replace_fd()).
+//
+// With AddFDFlagSend the ioctl must not be interrupted by a signal to
+// luawrap (the Go runtime's SIGURG, SIGCHLD, a forwarded signal):
+// seccomp_notify_addfd() marks the notification replied before it waits
+// for the target, and on a signal it withdraws the fd but leaves the
+// notification replied with value 0, so the program's accept would return
+// fd 0. The calling thread blocks every signal for the duration.
 func (f FD) AddFD(a *AddFD) (int, error) {
+	if a.Flags&AddFDFlagSend != 0 {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		all := unix.Sigset_t{Val: [len(unix.Sigset_t{}.Val)]uint64{^uint64(0)}}
+		var old unix.Sigset_t
+		if err := unix.PthreadSigmask(unix.SIG_BLOCK, &all, &old); err != nil {
+			return -1, err
+		}
+		defer unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
+	}
 	for {
 		r, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(f), ioctlNotifAddFD, uintptr(unsafe.Pointer(a)))
 		if e == unix.EINTR {
-			continue
+			continue // without SEND a withdrawn request can simply be made again
 		}
 		if e != 0 {
 			return -1, e
