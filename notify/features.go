@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	seccomp "github.com/seccomp/libseccomp-golang"
 	"golang.org/x/sys/unix"
 )
 
@@ -23,6 +24,16 @@ func (e *FeatureError) Error() string {
 
 // Is makes errors.Is(err, ErrNotSupported) true.
 func (e *FeatureError) Is(target error) bool { return target == ErrNotSupported }
+
+// checkLibrary checks that the libseccomp luawrap runs with can build
+// SCMP_ACT_NOTIFY rules and binary-tree filters: both arrived in 2.5.0.
+func checkLibrary() error {
+	major, minor, micro := seccomp.GetLibraryVersion()
+	if major < 2 || (major == 2 && minor < 5) {
+		return fmt.Errorf("libseccomp %d.%d.%d lacks SCMP_ACT_NOTIFY (requires libseccomp >= 2.5.0)", major, minor, micro)
+	}
+	return nil
+}
 
 // ProbeHost checks, without installing any filter, the features the
 // supervisor itself needs: the seccomp user-notification API, pidfd_open and

@@ -18,6 +18,13 @@ func TestFeatureError(t *testing.T) {
 	}
 }
 
+// The libseccomp here is new enough (Debian 12 has 2.5.4).
+func TestCheckLibrary(t *testing.T) {
+	if err := checkLibrary(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // This kernel is new enough for the supervisor.
 func TestProbeHost(t *testing.T) {
 	if err := ProbeHost(); err != nil {

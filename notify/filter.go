@@ -61,6 +61,9 @@ func (a Action) scmp() seccomp.ScmpAction {
 // foreign ABI (i386 int 0x80, x32) fail with ENOSYS: they would bypass the
 // rules, so they are refused rather than allowed.
 func Build(rules []Rule) ([]unix.SockFilter, error) {
+	if err := checkLibrary(); err != nil {
+		return nil, err
+	}
 	f, err := seccomp.NewFilter(seccomp.ActAllow)
 	if err != nil {
 		return nil, fmt.Errorf("create seccomp filter: %w", err)
