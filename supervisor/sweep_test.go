@@ -3,7 +3,6 @@ package supervisor
 import (
 	"io"
 	"log/slog"
-	"net"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -13,19 +12,10 @@ import (
 // closes connections still pending for a listener that is gone.
 func TestSweepSockets(t *testing.T) {
 	s := New(-1, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	lc := net.ListenConfig{}
-	lc.SetMultipathTCP(false)
-	ln, err := lc.Listen(t.Context(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln, c := loopbackPair(t)
 	defer c.Close()
 	// A connection luawrap accepted for an interrupted accept: pending.
-	lnFile, _ := ln.(*net.TCPListener).File()
+	lnFile, _ := ln.File()
 	pending, _, err := unix.Accept4(int(lnFile.Fd()), unix.SOCK_CLOEXEC)
 	if err != nil {
 		t.Fatal(err)
