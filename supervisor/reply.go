@@ -24,12 +24,9 @@ var (
 	async = reply{kind: replyAsync}
 )
 
-func ok(v int64) reply             { return reply{val: v} }
-func fail(e unix.Errno) reply      { return reply{errno: e} }
-func failErr(err error) reply      { return fail(errnoOf(err)) }
-func (r reply) isFinal() bool      { return r.kind == replyValue || r.kind == replyContinue }
-func (r reply) String() string     { return r.kind.String() }
-func (k replyKind) String() string { return [...]string{"value", "continue", "done", "async"}[k] }
+func ok(v int64) reply        { return reply{val: v} }
+func fail(e unix.Errno) reply { return reply{errno: e} }
+func failErr(err error) reply { return fail(errnoOf(err)) }
 
 // errnoOf maps an error from a syscall to the errno the program should see.
 func errnoOf(err error) unix.Errno {
