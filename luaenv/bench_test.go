@@ -2,6 +2,7 @@ package luaenv
 
 import (
 	"encoding/hex"
+	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,9 +22,10 @@ func BenchmarkThesisHTTP(b *testing.B) {
 	for _, r := range benchRequests {
 		b.Run(r.name, func(b *testing.B) {
 			data := []byte(r.req)
+			c := benchConn()
 			b.ReportAllocs()
 			for b.Loop() {
-				p.Judge(data)
+				p.Judge(data, c)
 			}
 		})
 	}
@@ -49,9 +51,10 @@ func BenchmarkLua54ThesisHTTP(b *testing.B) {
 func BenchmarkReturnTrue(b *testing.B) {
 	p := mustPool(b, "function process() return true end", Options{})
 	data := []byte("GET / HTTP/1.1\r\n\r\n")
+	c := benchConn()
 	b.ReportAllocs()
 	for b.Loop() {
-		p.Judge(data)
+		p.Judge(data, c)
 	}
 }
 
@@ -60,8 +63,14 @@ func BenchmarkReturnTrueParallel(b *testing.B) {
 	data := []byte("GET / HTTP/1.1\r\n\r\n")
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
+		c := benchConn()
 		for pb.Next() {
-			p.Judge(data)
+			p.Judge(data, c)
 		}
 	})
+}
+
+// benchConn is a connection as the supervisor passes one with every call.
+func benchConn() *Conn {
+	return NewConn(1, netip.MustParseAddrPort("127.0.0.1:40000"), netip.MustParseAddrPort("127.0.0.1:8080"))
 }

@@ -48,7 +48,7 @@ const thesisScript = "../testapps/scripts/http_check.lua"
 // testEnv loads files (names in testdata/, or paths) into one state.
 func testEnv(t testing.TB, files ...string) *env {
 	t.Helper()
-	e := newEnv(DefaultLimits, quietLogger(), "test")
+	e := newEnv(DefaultLimits, quietLogger(), "test", newShared())
 	t.Cleanup(e.L.Close)
 	var src []byte
 	for _, f := range files {
@@ -165,7 +165,7 @@ func TestThesisHTTPDifferential(t *testing.T) {
 		if got := callString(t, e, "dumpheader", r); got != want[i] {
 			t.Errorf("request %q:\n got  %s\n want %s", short(r), got, want[i])
 		}
-		res := pool.Judge([]byte(r))
+		res := pool.Judge([]byte(r), nil)
 		if res.Err != nil {
 			t.Errorf("request %q: %v", short(r), res.Err)
 		}

@@ -27,7 +27,7 @@ function process()
      and third == "z" and it2() == nil and fourth == "p" and it3() == "q"
 end`, Options{})
 	for i := 0; i < 3; i++ {
-		if r := p.Judge(nil); r.Verdict != Pass || r.Err != nil {
+		if r := p.Judge(nil, nil); r.Verdict != Pass || r.Err != nil {
 			t.Fatalf("call %d: %+v", i, r)
 		}
 	}
@@ -56,7 +56,7 @@ function process(s)
   return true
 end`, Options{MaxIdle: 1})
 	for i := 0; i < 200; i++ {
-		if r := p.Judge([]byte("m" + strconv.Itoa(i*37))); r.Verdict != Pass {
+		if r := p.Judge([]byte("m"+strconv.Itoa(i*37)), nil); r.Verdict != Pass {
 			t.Fatalf("call %d: %+v", i, r)
 		}
 		if i%50 == 0 {
@@ -64,7 +64,7 @@ end`, Options{MaxIdle: 1})
 		}
 	}
 	runtime.GC()
-	if r := p.Judge([]byte("check")); r.Verdict != Pass || r.Err != nil {
+	if r := p.Judge([]byte("check"), nil); r.Verdict != Pass || r.Err != nil {
 		t.Fatalf("check: %+v", r)
 	}
 }
@@ -81,7 +81,7 @@ function process()
   local a = {1, 2, 3, x = "y"}
   return n == 20 and sum == 210 and #a == 3 and a.x == "y" and next({}) == nil
 end`, Options{})
-	if r := p.Judge(nil); r.Verdict != Pass || r.Err != nil {
+	if r := p.Judge(nil, nil); r.Verdict != Pass || r.Err != nil {
 		t.Fatalf("%+v", r)
 	}
 }

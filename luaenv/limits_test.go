@@ -62,7 +62,7 @@ func runLimitCases(t *testing.T, p *Pool, cases []limitCase) {
 	t.Helper()
 	for _, c := range cases {
 		start := time.Now()
-		r := p.Judge([]byte(c.stmt))
+		r := p.Judge([]byte(c.stmt), nil)
 		took := time.Since(start)
 		if r.Verdict != Refuse || r.Err == nil {
 			t.Errorf("%s: %+v, want an error", c.stmt, r)
@@ -79,7 +79,7 @@ func runLimitCases(t *testing.T, p *Pool, cases []limitCase) {
 		}
 		t.Logf("%-70.70s %8v %v", c.stmt, took.Round(time.Millisecond), r.Err)
 		// the pool keeps working, and a later call on the same pool succeeds
-		if r := p.Judge([]byte("ok")); r.Verdict != Pass || r.Err != nil {
+		if r := p.Judge([]byte("ok"), nil); r.Verdict != Pass || r.Err != nil {
 			t.Fatalf("after %s: %+v", c.stmt, r)
 		}
 	}
@@ -94,9 +94,9 @@ func TestConcatDoublingBoundedByTimeOnly(t *testing.T) {
 		t.Skip("allocates up to 512 MiB")
 	}
 	p := mustPool(t, limitScript, Options{Limits: Limits{Time: 20 * time.Millisecond, Memory: 1 << 20}})
-	r := p.Judge([]byte(`local s = "x" while #s < 2^28 do s = s .. s end return #s`))
+	r := p.Judge([]byte(`local s = "x" while #s < 2^28 do s = s .. s end return #s`), nil)
 	t.Logf("doubling to 256 MiB with a 1 MiB memory limit and 20 ms: %+v", r)
-	if r := p.Judge([]byte("ok")); r.Verdict != Pass {
+	if r := p.Judge([]byte("ok"), nil); r.Verdict != Pass {
 		t.Fatalf("pool broken: %+v", r)
 	}
 }

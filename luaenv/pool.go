@@ -45,7 +45,10 @@ type Pool struct {
 	name     string
 	maxIdle  int
 	hasEntry bool
-	wd       *watchdog
+	// hasAccept, hasClose: the optional hooks on_accept and on_close exist.
+	hasAccept, hasClose bool
+	shared              *shared
+	wd                  *watchdog
 
 	mu     sync.Mutex
 	idle   []*env // LIFO: the most recently used state is the warmest
@@ -69,13 +72,15 @@ func NewPool(p Program, o Options) (*Pool, error) {
 	}
 	limits := o.Limits.withDefaults()
 	pool := &Pool{prog: p, limits: limits, logger: o.Logger, name: o.Name,
-		maxIdle: o.MaxIdle, wd: newWatchdog(limits.Time)}
+		maxIdle: o.MaxIdle, wd: newWatchdog(limits.Time), shared: newShared()}
 	e, err := pool.newState()
 	if err != nil {
 		pool.wd.close()
 		return nil, err
 	}
 	_, pool.hasEntry = e.L.GetGlobal(p.Entry).(*lua.LFunction)
+	_, pool.hasAccept = e.L.GetGlobal(AcceptHook).(*lua.LFunction)
+	_, pool.hasClose = e.L.GetGlobal(CloseHook).(*lua.LFunction)
 	pool.idle = append(pool.idle, e)
 	return pool, nil
 }
@@ -86,7 +91,7 @@ func (p *Pool) HasEntry() bool { return p.hasEntry && p.prog.Entry != "" }
 
 // newState creates a state and runs the program's chunks in it.
 func (p *Pool) newState() (*env, error) {
-	e := newEnv(p.limits, p.logger, p.name)
+	e := newEnv(p.limits, p.logger, p.name, p.shared)
 	p.wd.add(e)
 	for _, c := range p.prog.Chunks {
 		e.L.Push(e.L.NewFunctionFromProto(c.proto))
@@ -135,27 +140,76 @@ func (p *Pool) call(e *env, nargs, nret int) (ret lua.LValue, keep bool, err err
 	return nil, keep, se
 }
 
-// Judge runs the entry function on data in a pooled state. It is safe for
-// concurrent use; states are reused but never shared by two calls at once.
-func (p *Pool) Judge(data []byte) Result {
+// The optional hooks' global names (docs/scripts.md).
+const (
+	AcceptHook = "on_accept"
+	CloseHook  = "on_close"
+)
+
+// HasAcceptHook reports whether the script defines on_accept, so a caller
+// can skip building what the hook would need.
+func (p *Pool) HasAcceptHook() bool { return p.hasAccept }
+
+// HasCloseHook reports whether the script defines on_close.
+func (p *Pool) HasCloseHook() bool { return p.hasClose }
+
+// Judge runs the entry function on data (and c, which may be nil) in a
+// pooled state. It is safe for concurrent use; states are reused but never
+// shared by two calls at once. Calls for one Conn must not overlap.
+func (p *Pool) Judge(data []byte, c *Conn) Result {
+	return p.run(p.prog.Entry, data, len(data), c, true)
+}
+
+// Accept runs on_accept(conn): Pass when the hook is absent or accepts.
+// Only Pass and Refuse (with its reply) are possible.
+func (p *Pool) Accept(c *Conn) Result {
+	if !p.hasAccept {
+		return Result{Verdict: Pass}
+	}
+	return p.run(AcceptHook, nil, -1, c, false)
+}
+
+// Closed runs on_close(conn) if the script has it; its result is ignored
+// and an error is returned for the caller to log.
+func (p *Pool) Closed(c *Conn) error {
+	if !p.hasClose {
+		return nil
+	}
+	return p.run(CloseHook, nil, -1, c, false).Err
+}
+
+// run calls the global fn with (data, conn) when withData, else (conn).
+// size is the message length, -1 in a hook.
+func (p *Pool) run(fn string, data []byte, size int, c *Conn, withData bool) Result {
 	e, err := p.get()
 	if err != nil {
 		return Result{Verdict: Refuse, Err: err}
 	}
-	fn, ok := e.L.GetGlobal(p.prog.Entry).(*lua.LFunction)
+	f, ok := e.L.GetGlobal(fn).(*lua.LFunction)
 	if !ok {
 		p.put(e, true)
 		return Result{Verdict: Refuse, Err: &ScriptError{
-			Msg: "entry function '" + p.prog.Entry + "' not defined", Limit: ErrNoEntry}}
+			Msg: "entry function '" + fn + "' not defined", Limit: ErrNoEntry}}
 	}
-	e.L.Push(fn)
-	e.L.Push(e.box.str(string(data))) // the one copy of the message
-	ret, keep, err := p.call(e, 1, 1)
+	e.pend, e.size, e.cur = verdictFunc{}, size, c
+	e.L.Push(f)
+	nargs := 1
+	if withData {
+		e.L.Push(e.box.str(string(data))) // the one copy of the message
+		nargs = 2
+	}
+	e.L.Push(e.connValue(c))
+	ret, keep, err := p.call(e, nargs, 1)
+	res := e.resultOf(ret, max(size, 0))
+	e.cur = nil
 	p.put(e, keep)
 	if err != nil {
 		return Result{Verdict: Refuse, Err: err}
 	}
-	return Result{Verdict: verdictOf(ret)}
+	if size < 0 && res.Verdict == Pass {
+		res.N = 0
+	}
+	return res
 }
 
 func (p *Pool) get() (*env, error) {

@@ -34,12 +34,12 @@ end`, Options{MaxIdle: 4, Limits: Limits{Time: limit}})
 			for i := range 200 {
 				req := fmt.Sprintf("GET /%d/%d HTTP/1.1\r\nHost: x\r\n\r\n", g, i)
 				start := time.Now()
-				if r := p.Judge([]byte(req)); r.Verdict != Pass || r.Err != nil {
+				if r := p.Judge([]byte(req), nil); r.Verdict != Pass || r.Err != nil {
 					t.Errorf("goroutine %d call %d: %+v after %v", g, i, r, time.Since(start))
 					return
 				}
 				if g == 0 && i%100 == 0 { // some calls hit the time limit meanwhile
-					if r := p.Judge([]byte("loop")); !errors.Is(r.Err, ErrTimeLimit) {
+					if r := p.Judge([]byte("loop"), nil); !errors.Is(r.Err, ErrTimeLimit) {
 						t.Errorf("loop: %+v", r)
 					}
 				}
@@ -58,7 +58,7 @@ end`, Options{MaxIdle: 4, Limits: Limits{Time: limit}})
 func TestPoolClose(t *testing.T) {
 	p := mustPool(t, "function process() return true end", Options{})
 	p.Close()
-	if r := p.Judge(nil); !errors.Is(r.Err, ErrClosed) || r.Verdict != Refuse {
+	if r := p.Judge(nil, nil); !errors.Is(r.Err, ErrClosed) || r.Verdict != Refuse {
 		t.Errorf("after Close: %+v", r)
 	}
 	p.Close() // idempotent

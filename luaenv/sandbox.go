@@ -28,6 +28,15 @@ type env struct {
 	// busySince is the start of the current call (watchdog clock), 0 when
 	// idle, -1 once the watchdog stopped the call.
 	busySince atomic.Int64
+
+	// The luawrap API (api.go): the verdict the current call recorded, the
+	// value verdict functions return, the size of the message being judged
+	// (-1 in a hook), the connection, and the conn metatable.
+	pend     verdictFunc
+	sentinel *lua.LUserData
+	size     int
+	cur      *Conn
+	connMT   *lua.LTable
 }
 
 // newEnv builds a sandboxed state: only what a filter needs.
@@ -39,7 +48,7 @@ type env struct {
 //   - string (with the Lua 5.4 pattern functions and memory guards), table,
 //     math, coroutine (threads share the state's stop context);
 //   - os.time, os.clock, os.date only. No io, debug, package, channel.
-func newEnv(limits Limits, logger *slog.Logger, name string) *env {
+func newEnv(limits Limits, logger *slog.Logger, name string, sh *shared) *env {
 	L := lua.NewState(lua.Options{
 		SkipOpenLibs: true,
 		// The registry (value stack) starts small and may grow to 256K
@@ -86,6 +95,7 @@ func newEnv(limits Limits, logger *slog.Logger, name string) *env {
 	e.installString(L.GetGlobal(lua.StringLibName).(*lua.LTable))
 	e.installTable(L.GetGlobal(lua.TabLibName).(*lua.LTable))
 	e.installCoroutine(L.GetGlobal(lua.CoroutineLibName).(*lua.LTable))
+	e.installAPI(sh)
 
 	L.SetContext(e.ctx)
 	return e

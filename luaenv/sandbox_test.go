@@ -28,7 +28,7 @@ func mustPool(t testing.TB, src string, o Options) *Pool {
 // judgeScript runs `function process(s) <body> end` on data.
 func judgeScript(t testing.TB, body, data string) Result {
 	t.Helper()
-	return mustPool(t, "function process(s) "+body+" end", Options{}).Judge([]byte(data))
+	return mustPool(t, "function process(s) "+body+" end", Options{}).Judge([]byte(data), nil)
 }
 
 func TestSandboxGlobals(t *testing.T) {
@@ -87,7 +87,7 @@ func TestPrintGoesToLogger(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(&buf, nil))
 	p := mustPool(t, `function process() print("Hello, Kernel World!", 1, nil) return true end`,
 		Options{Logger: log, Name: "listener 127.0.0.1:8080"})
-	if r := p.Judge(nil); r.Verdict != Pass || r.Err != nil {
+	if r := p.Judge(nil, nil); r.Verdict != Pass || r.Err != nil {
 		t.Fatalf("%+v", r)
 	}
 	out := buf.String()
@@ -128,14 +128,14 @@ func TestEntryMissing(t *testing.T) {
 	if p.HasEntry() {
 		t.Error("HasEntry true")
 	}
-	r := p.Judge([]byte("x"))
+	r := p.Judge([]byte("x"), nil)
 	if r.Verdict != Refuse || !errors.Is(r.Err, ErrNoEntry) {
 		t.Errorf("%+v", r)
 	}
 	c2, _ := Compile("check.lua", []byte("process = 3"))
 	p2, _ := NewPool(Program{Chunks: []*Chunk{c2}, Entry: "process"}, Options{Logger: quietLogger()})
 	defer p2.Close()
-	if p2.HasEntry() || !errors.Is(p2.Judge(nil).Err, ErrNoEntry) {
+	if p2.HasEntry() || !errors.Is(p2.Judge(nil, nil).Err, ErrNoEntry) {
 		t.Error("non-function entry accepted")
 	}
 }
@@ -161,7 +161,7 @@ func TestChunksRunInOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	if !p.HasEntry() || p.Judge([]byte("GET /")).Verdict != Pass || p.Judge([]byte("PUT /")).Verdict != Refuse {
+	if !p.HasEntry() || p.Judge([]byte("GET /"), nil).Verdict != Pass || p.Judge([]byte("PUT /"), nil).Verdict != Refuse {
 		t.Error("chunks not run in order")
 	}
 }
@@ -176,20 +176,20 @@ func TestThesisScripts(t *testing.T) {
 		t.Skip("the race detector slows the VM ~10x; Cód. 14 then exceeds 50 ms")
 	}
 	p := mustPool(t, "function process() local tb = {} for i = 1, 131072 do tb[i] = i end return false end", Options{})
-	if r := p.Judge([]byte("x")); r.Verdict != Refuse {
+	if r := p.Judge([]byte("x"), nil); r.Verdict != Refuse {
 		t.Fatalf("GC stress warm-up: %+v", r)
 	}
 	for range 3 {
-		if r := p.Judge([]byte("x")); r.Verdict != Refuse || r.Err != nil {
+		if r := p.Judge([]byte("x"), nil); r.Verdict != Refuse || r.Err != nil {
 			t.Fatalf("GC stress: %+v", r)
 		}
 	}
 	// Cód. 13 with %g: a valid request passes, one without CRLF is refused.
 	tp := thesisPool(t, Limits{})
-	if r := tp.Judge([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")); r.Verdict != Pass || r.Err != nil {
+	if r := tp.Judge([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), nil); r.Verdict != Pass || r.Err != nil {
 		t.Errorf("valid: %+v", r)
 	}
-	if r := tp.Judge([]byte("GET / HTTP/1.1\nHost: x\n\n")); r.Verdict != Refuse || r.Err != nil {
+	if r := tp.Judge([]byte("GET / HTTP/1.1\nHost: x\n\n"), nil); r.Verdict != Refuse || r.Err != nil {
 		t.Errorf("invalid: %+v", r)
 	}
 }

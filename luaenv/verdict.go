@@ -7,16 +7,24 @@ import (
 )
 
 // Verdict is what a script decided about a message. Refuse is the zero value
-// so that any failure path defaults to refusing. More verdicts may follow
-// (pass the first n bytes, reply, need more data); they will be appended.
+// so that any failure path defaults to refusing.
 type Verdict int
 
 const (
-	// Refuse: the receive fails with ECONNREFUSED (a false value, nil, no
-	// value, or a script error).
+	// Refuse: the receive fails with ECONNREFUSED and the connection is
+	// shut (a false value, nil, no value, luawrap.refuse([reply]), or a
+	// script error). Result.Reply, if set, goes to the client first.
 	Refuse Verdict = iota
-	// Pass: the bytes are delivered (any value but nil and false).
+	// Pass: the first Result.N bytes are delivered (any true value or
+	// luawrap.pass(): all of them).
 	Pass
+	// Answer: the first Result.N bytes are consumed without being
+	// delivered and Result.Reply is sent to the client; the connection
+	// stays open (luawrap.answer).
+	Answer
+	// More: the message is incomplete; judge again when more bytes arrived
+	// (luawrap.more).
+	More
 )
 
 func (v Verdict) String() string {
@@ -25,25 +33,57 @@ func (v Verdict) String() string {
 		return "refuse"
 	case Pass:
 		return "pass"
+	case Answer:
+		return "answer"
+	case More:
+		return "more"
 	}
 	return "verdict(" + strconv.Itoa(int(v)) + ")"
 }
 
-// Result is the outcome of one Judge call.
+// Result is the outcome of one Judge or Accept call.
 type Result struct {
 	Verdict Verdict
+	// N is how many bytes a Pass or Answer covers (1..len(data); all of
+	// them for a plain true).
+	N int
+	// Reply is the bytes to send to the client (Answer, or Refuse with a
+	// reply); nil when there are none.
+	Reply []byte
 	// Err is the script error: runtime error, missing entry function, time
 	// or memory limit (errors.Is ErrTimeLimit / ErrMemoryLimit). Verdict is
 	// Refuse when Err is set.
 	Err error
 }
 
-// verdictOf applies Lua truth: everything but nil and false passes.
-func verdictOf(v lua.LValue) Verdict {
-	if lua.LVAsBool(v) {
-		return Pass
+// verdictFunc is what a luawrap.pass/refuse/answer/more call recorded; the
+// call returns the state's sentinel, and a script returning the sentinel
+// gets the recorded verdict.
+type verdictFunc struct {
+	set   bool
+	v     Verdict
+	n     int
+	reply string
+}
+
+// resultOf turns what the entry function returned into a Result for a
+// message of size bytes. Plain Lua values keep the thesis's meaning: any
+// true value passes everything, nil and false refuse.
+func (e *env) resultOf(ret lua.LValue, size int) Result {
+	if ret == e.sentinel && e.pend.set {
+		r := Result{Verdict: e.pend.v, N: e.pend.n}
+		if e.pend.reply != "" {
+			r.Reply = []byte(e.pend.reply)
+		}
+		if (r.Verdict == Pass || r.Verdict == Answer) && r.N == 0 {
+			r.N = size
+		}
+		return r
 	}
-	return Refuse
+	if lua.LVAsBool(ret) {
+		return Result{Verdict: Pass, N: size}
+	}
+	return Result{Verdict: Refuse}
 }
 
 // ScriptError is a failed call or load. Its message is one line, Lua's own,

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"unsafe"
 
+	"github.com/luawrap/luawrap/luaenv"
 	"github.com/luawrap/luawrap/notify"
 	"golang.org/x/sys/unix"
 )
@@ -33,8 +34,11 @@ func (s *Supervisor) handleAccept(n *notify.Notif) reply {
 		return cont // EBADF and the like: the kernel's answer is the right one
 	}
 	cookie, err := socketCookie(dup)
-	sk := s.socks.get(cookie)
-	if err != nil || sk == nil {
+	var sk *sock
+	if err == nil {
+		sk = s.listenerSock(dup, cookie, "accept")
+	}
+	if sk == nil {
 		unix.Close(dup)
 		return cont
 	}
@@ -89,28 +93,34 @@ func (s *Supervisor) acceptLocked(n *notify.Notif, th *thread, sk *sock, dup int
 		conn = sk.pending[0]
 		sk.pending = sk.pending[1:]
 	} else {
-		// All accepts on a Lua listener go through luawrap under sk.mu, so
-		// a readable listener has a connection for us: accept4 won't block.
-		if !readable(dup) {
-			if nonBlocking(dup) {
-				return fail(unix.EAGAIN), false
+		for {
+			// All accepts on a Lua listener go through luawrap under
+			// sk.mu, so a readable listener has a connection for us:
+			// accept4 won't block.
+			if !readable(dup) {
+				if nonBlocking(dup) {
+					return fail(unix.EAGAIN), false
+				}
+				return reply{}, true
 			}
-			return reply{}, true
+			var err error
+			conn, _, err = unix.Accept4(dup, unix.SOCK_CLOEXEC)
+			if err == unix.EAGAIN && !nonBlocking(dup) {
+				return reply{}, true // taken by a process outside luawrap
+			}
+			if err != nil {
+				return failErr(err), false
+			}
+			cookie, err := socketCookie(conn)
+			if err != nil {
+				unix.Close(conn)
+				return failErr(err), false
+			}
+			if s.admit(sk, conn, cookie) {
+				break
+			}
+			unix.Close(conn) // refused by on_accept: the program never sees it
 		}
-		var err error
-		conn, _, err = unix.Accept4(dup, unix.SOCK_CLOEXEC)
-		if err == unix.EAGAIN && !nonBlocking(dup) {
-			return reply{}, true // taken by a process outside luawrap
-		}
-		if err != nil {
-			return failErr(err), false
-		}
-		cookie, err := socketCookie(conn)
-		if err != nil {
-			unix.Close(conn)
-			return failErr(err), false
-		}
-		s.socks.add(&sock{cookie: cookie, lua: sk.lua})
 	}
 	r, keep := s.install(n, th, conn, c)
 	if keep {
@@ -119,6 +129,31 @@ func (s *Supervisor) acceptLocked(n *notify.Notif, th *thread, sk *sock, dup int
 		unix.Close(conn)
 	}
 	return r, false
+}
+
+// admit registers a new connection of listener sk, unless the script's
+// on_accept hook refuses it: then its reply (if any) is sent, the
+// connection shut, and on_close runs.
+func (s *Supervisor) admit(sk *sock, conn int, cookie uint64) bool {
+	nsk := &sock{cookie: cookie, lua: sk.lua}
+	// An accepted TCP connection is in sock_diag's TCP table from the
+	// start, so the sweeper may drop its state (and run on_close) as soon
+	// as it is missing, even if it never saw it. Other protocols (an MPTCP
+	// client's connection) are kept until seen, i.e. until luawrap exits.
+	if proto, err := unix.GetsockoptInt(conn, unix.SOL_SOCKET, unix.SO_PROTOCOL); err == nil && proto == unix.IPPROTO_TCP {
+		nsk.seen = true
+	}
+	if p := sk.lua.pool.Load(); p != nil && p.HasAcceptHook() {
+		res := sk.lua.accept(s.connOf(nsk, conn), s.log)
+		if res.Verdict != luaenv.Pass {
+			s.sendReply(conn, res.Reply, true)
+			sk.lua.stats.refused.Add(1)
+			nsk.lua.closed(nsk.conn, s.log)
+			return false
+		}
+	}
+	s.socks.add(nsk)
+	return true
 }
 
 // install puts luawrap's conn into the program as the accept's result.

@@ -17,6 +17,9 @@ type FilterConfig struct {
 	// operations bypass seccomp, so by default io_uring_setup fails with
 	// ENOSYS and programs fall back to ordinary syscalls.
 	AllowIOUring bool
+	// Listen traps listen(2), to attach --script to listeners as they are
+	// created (and warn about a --listen that matches none).
+	Listen bool
 }
 
 // receiveFamily are the calls that can move bytes from a socket into the
@@ -43,6 +46,9 @@ func Rules(c FilterConfig) []notify.Rule {
 		// every fd; those of non-Lua listeners are answered CONTINUE.
 		trap("accept"),
 		trap("accept4"),
+	}
+	if c.Listen {
+		rules = append(rules, trap("listen"))
 	}
 	if !c.AllowIOUring {
 		rules = append(rules, notify.Rule{Syscall: "io_uring_setup", Action: notify.Errno(unix.ENOSYS)})

@@ -82,7 +82,7 @@ func (c *luaConfig) rebuild(chunks []*luaenv.Chunk, entry string) error {
 // judge runs the entry function on data. Without a script or an entry
 // point the original passed data unchecked; luawrap refuses (fail closed),
 // counting it as a script error.
-func (c *luaConfig) judge(data []byte, log *slog.Logger) luaenv.Result {
+func (c *luaConfig) judge(data []byte, conn *luaenv.Conn, log *slog.Logger) luaenv.Result {
 	c.stats.inspected.Add(1)
 	var res luaenv.Result
 	p := c.pool.Load()
@@ -92,19 +92,54 @@ func (c *luaConfig) judge(data []byte, log *slog.Logger) luaenv.Result {
 	case c.entryName() == "":
 		res = luaenv.Result{Verdict: luaenv.Refuse, Err: fmt.Errorf("no entry point set (SS_LUA_ENTRYPOINT)")}
 	default:
-		res = p.Judge(data)
+		res = p.Judge(data, conn)
 	}
+	c.count(&res, len(data), log)
+	return res
+}
+
+// accept runs the script's on_accept hook for a new connection.
+func (c *luaConfig) accept(conn *luaenv.Conn, log *slog.Logger) luaenv.Result {
+	p := c.pool.Load()
+	if p == nil || !p.HasAcceptHook() {
+		return luaenv.Result{Verdict: luaenv.Pass}
+	}
+	res := p.Accept(conn)
 	if res.Err != nil {
 		c.stats.errors.Add(1)
-		log.Warn("script error", "script", c.opts.Name, "err", res.Err)
+		log.Warn("script error", "script", c.opts.Name, "hook", luaenv.AcceptHook, "err", res.Err)
 		if c.onErrorPass {
 			res.Verdict = luaenv.Pass
 		}
 	}
-	if res.Verdict == luaenv.Pass {
+	return res
+}
+
+// closed runs the script's on_close hook.
+func (c *luaConfig) closed(conn *luaenv.Conn, log *slog.Logger) {
+	p := c.pool.Load()
+	if p == nil || conn == nil {
+		return
+	}
+	if err := p.Closed(conn); err != nil {
+		c.stats.errors.Add(1)
+		log.Warn("script error", "script", c.opts.Name, "hook", luaenv.CloseHook, "err", err)
+	}
+}
+
+// count updates the counters for one call on a message of size bytes.
+func (c *luaConfig) count(res *luaenv.Result, size int, log *slog.Logger) {
+	if res.Err != nil {
+		c.stats.errors.Add(1)
+		log.Warn("script error", "script", c.opts.Name, "err", res.Err)
+		if c.onErrorPass {
+			*res = luaenv.Result{Verdict: luaenv.Pass, N: size}
+		}
+	}
+	switch res.Verdict {
+	case luaenv.Pass:
 		c.stats.passed.Add(1)
-	} else {
+	case luaenv.Refuse:
 		c.stats.refused.Add(1)
 	}
-	return res
 }

@@ -3,7 +3,6 @@ package supervisor
 import (
 	"sync"
 
-	"github.com/luawrap/luawrap/luaenv"
 	"github.com/luawrap/luawrap/notify"
 	"golang.org/x/sys/unix"
 )
@@ -15,8 +14,12 @@ import (
 //   - approved counts bytes at the head of the queue already judged, so a
 //     program reading in small pieces is not re-judged on a message's tail;
 //   - held keeps approved bytes taken off the queue whose delivery failed
-//     (the call was interrupted by a signal): the next receive gets them
-//     first, so nothing is lost, duplicated or reordered.
+//     (the call was interrupted by a signal), or that were judged in
+//     partial: the next receive gets them first, so nothing is lost,
+//     duplicated or reordered;
+//   - partial (an incomplete message) and next (a verdict on bytes behind
+//     approved ones) only matter when held and approved are empty: then
+//     the head of the stream is judged (verdicts.go).
 
 // peekBufs recycles the buffers messages are peeked into.
 var peekBufs = sync.Pool{New: func() any { return new([]byte) }}
@@ -33,6 +36,7 @@ const (
 // of the socket; receive owns it.
 func (s *Supervisor) receive(n notify.Notif, sk *sock, dup int, c recvCall) reply {
 	sk.mu.Lock()
+	sk.lastPid, sk.lastFD = int(n.Pid), int(int32(n.Data.Args[0]))
 	r, st := s.receiveLocked(&n, sk, dup, &c)
 	sk.mu.Unlock()
 	if st == stepReply {
@@ -86,34 +90,9 @@ func (s *Supervisor) receiveLocked(n *notify.Notif, sk *sock, dup int, c *recvCa
 			continue // peek with approved bytes is handled above
 		}
 		// Nothing approved is queued: judge what arrived.
-		bufp := peekBufs.Get().(*[]byte)
-		if cap(*bufp) < s.opts.MaxMessage {
-			*bufp = make([]byte, s.opts.MaxMessage)
-		}
-		buf := (*bufp)[:s.opts.MaxMessage]
-		m, _, err := unix.Recvfrom(dup, buf, unix.MSG_PEEK|unix.MSG_DONTWAIT)
-		switch {
-		case err == nil && m > 0:
-			res := sk.lua.judge(buf[:m], s.log)
-			peekBufs.Put(bufp)
-			if res.Verdict == luaenv.Pass {
-				sk.approved = m
-			} else {
-				sk.refused = true
-			}
-			continue
-		case err == nil: // m == 0: end of stream
-			peekBufs.Put(bufp)
-			return s.settle(n, sk, c, nil)
-		case err == unix.EAGAIN:
-			peekBufs.Put(bufp)
-			if c.flags&unix.MSG_DONTWAIT != 0 || nonBlocking(dup) {
-				return s.settle(n, sk, c, unix.EAGAIN)
-			}
-			return reply{}, stepWait
-		default:
-			peekBufs.Put(bufp)
-			return s.settle(n, sk, c, err)
+		r, st, again := s.judgeHead(n, sk, dup, c)
+		if !again {
+			return r, st
 		}
 	}
 }

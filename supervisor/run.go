@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"strconv"
 	"syscall"
 
 	"github.com/luawrap/luawrap/notify"
@@ -45,7 +46,13 @@ func Run(cfg Config) (int, error) {
 		o.Range = r
 		sc.SoftFile = uint64(r.Limit)
 	}
-	prog, err := notify.Build(Rules(FilterConfig{Range: o.Range, TrapAll: o.TrapAll, AllowIOUring: o.AllowIOUring}))
+	for _, a := range o.Attach {
+		if err := a.prepare(o); err != nil {
+			return exitUsage, err
+		}
+	}
+	prog, err := notify.Build(Rules(FilterConfig{Range: o.Range, TrapAll: o.TrapAll,
+		AllowIOUring: o.AllowIOUring, Listen: len(o.Attach) > 0}))
 	if err != nil {
 		return exitInternal, err
 	}
@@ -59,14 +66,19 @@ func Run(cfg Config) (int, error) {
 	theirs := os.NewFile(uintptr(pair[1]), "luawrap-stub")
 	defer mine.Close()
 
+	// Inherited fds keep their numbers; the stub's socketpair end goes
+	// right after them and the stub learns its number from the environment.
+	inherited := inheritedFiles()
+	extra := append(append([]*os.File(nil), inherited...), theirs)
+	stubAt := 3 + len(inherited)
 	cmd := &exec.Cmd{
 		Path:        "/proc/self/exe",
 		Args:        cfg.Argv,
-		Env:         append(os.Environ(), stubEnv+"=1"),
+		Env:         append(os.Environ(), stubEnv+"="+strconv.Itoa(stubAt)),
 		Stdin:       os.Stdin,
 		Stdout:      os.Stdout,
 		Stderr:      os.Stderr,
-		ExtraFiles:  []*os.File{theirs},
+		ExtraFiles:  extra,
 		SysProcAttr: processGroupAttr(),
 	}
 	// A signal luawrap inherited as ignored stays ignored for the program,
@@ -81,11 +93,16 @@ func Run(cfg Config) (int, error) {
 	sigs := make(chan os.Signal, 32)
 	signal.Notify(sigs, forwardedSignals...)
 	defer signal.Stop(sigs)
-	if err := cmd.Start(); err != nil {
-		theirs.Close()
+	err = cmd.Start()
+	theirs.Close()
+	for _, f := range inherited {
+		if f != nil {
+			f.Close() // the program has them now
+		}
+	}
+	if err != nil {
 		return exitInternal, fmt.Errorf("start %s: %w", cfg.Argv[0], err)
 	}
-	theirs.Close()
 	go forward(sigs, cmd.Process.Pid)
 
 	nfd, killable, err := handOver(mine, sc)

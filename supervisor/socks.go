@@ -2,6 +2,9 @@ package supervisor
 
 import (
 	"sync"
+	"time"
+
+	"github.com/luawrap/luawrap/luaenv"
 
 	"golang.org/x/sys/unix"
 )
@@ -16,12 +19,32 @@ type sock struct {
 	cookie uint64
 	lua    *luaConfig
 
+	listener bool // a listener attached by --script/--listen
+
 	mu sync.Mutex // serializes the receive state machine and accepts
 	// Receive side.
 	approved int    // bytes at the head of the kernel queue the script approved
 	held     []byte // approved bytes already taken off the queue, not yet delivered
 	refused  bool   // the script refused: every later receive fails ECONNREFUSED
 	seen     bool   // sock_diag has listed it as held (see sweep.go)
+	// conn is what the script knows of the connection (built on first use).
+	conn *luaenv.Conn
+	// partial holds an incomplete message (luawrap.more) taken off the
+	// queue so that the socket stops being readable: a level-triggered
+	// program does not spin on it and an edge-triggered one is woken by
+	// the next bytes. It is judged again with them, until moreDeadline.
+	partial      []byte
+	moreDeadline time.Time
+	moreGen      uint64 // invalidates a pending timeout
+	// next is a verdict the script gave on bytes behind approved ones
+	// (pipelining): it applies when those reach the head of the queue.
+	next *luaenv.Result
+	// consumed counts bytes delivered or answered: conn.bytes.
+	consumed int64
+	// lastPid and lastFD locate the socket in the program (the last
+	// receive) for a timeout that fires between calls.
+	lastPid, lastFD int
+	ended           bool // on_close has run
 	// Listener side: connections accepted for a call that was interrupted
 	// before they could be installed; the next accept gets them first.
 	pending []int

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"strconv"
 	"syscall"
 
 	"github.com/luawrap/luawrap/notify"
@@ -22,11 +23,12 @@ import (
 //
 //	luawrap                               stub (child, same binary)
 //	  build filter; socketpair
-//	  start /proc/self/exe  ───────────▶  read stubConfig from fd 3
-//	  send stubConfig over fd 3             setrlimit(NOFILE)
+//	  start /proc/self/exe  ───────────▶  read stubConfig from fd N (the
+//	  send stubConfig over its pair          first after inherited fds)
+//	                                        setrlimit(NOFILE)
 //	                                        prctl(NO_NEW_PRIVS); seccomp(NEW_LISTENER)
 //	  recvmsg notify fd  ◀───────────────   sendmsg(notify fd, SCM_RIGHTS)
-//	  probe ADDFD+SEND; shutdown(fd) ──────▶ poll(fd 3) sees end of stream
+//	  probe ADDFD+SEND; shutdown(fd) ──────▶ poll(fd N) sees end of stream
 //	  serve notifications                   execve(program)   (trapped calls wait for luawrap)
 //
 // Nothing the stub does after installing the filter is trapped by it
@@ -35,14 +37,16 @@ import (
 
 const stubEnv = "LUAWRAP_INTERNAL_STUB"
 
-// stubFD is where the stub finds its end of the socketpair (ExtraFiles[0]).
-const stubFD = 3
+// The stub finds its end of the socketpair at the fd number stubEnv gives:
+// after the fds luawrap inherited, which pass through (inherit.go).
+var stubFD = 3
 
 // Exit codes of the stub, as shells and tini use them.
 const (
 	exitCannotExec = 126
 	exitNotFound   = 127
 	exitInternal   = 125 // luawrap itself failed before the program ran
+	exitUsage      = 2   // bad command line or script: nothing was started
 )
 
 type stubConfig struct {
@@ -54,16 +58,20 @@ type stubConfig struct {
 // MaybeRunStub turns this process into the start-up stub when luawrap
 // started it as one; otherwise it returns at once. Call it first in main.
 func MaybeRunStub() {
-	if os.Getenv(stubEnv) == "" {
+	v := os.Getenv(stubEnv)
+	if v == "" {
 		return
 	}
 	os.Unsetenv(stubEnv)
+	if fd, err := strconv.Atoi(v); err == nil && fd >= 3 {
+		stubFD = fd
+	}
 	runtime.LockOSThread() // no_new_privs and the filter are per thread
 	os.Exit(runStub(os.Args))
 }
 
 func runStub(argv []string) int {
-	f := os.NewFile(stubFD, "luawrap-stub")
+	f := os.NewFile(uintptr(stubFD), "luawrap-stub")
 	var cfg stubConfig
 	if err := json.NewDecoder(f).Decode(&cfg); err != nil {
 		fmt.Fprintf(os.Stderr, "luawrap: start-up: read configuration: %v\n", err)
@@ -102,7 +110,7 @@ func runStub(argv []string) int {
 	// on failure it kills the stub, so the program never starts without a
 	// supervisor able to serve it. poll is never trapped; read would be
 	// under --trap-all.
-	fds := []unix.PollFd{{Fd: stubFD, Events: unix.POLLIN}}
+	fds := []unix.PollFd{{Fd: int32(stubFD), Events: unix.POLLIN}}
 	for {
 		if _, err := unix.Poll(fds, -1); err != unix.EINTR {
 			break

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"runtime"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/luawrap/luawrap/luaenv"
 	"github.com/luawrap/luawrap/notify"
@@ -27,6 +29,12 @@ type Options struct {
 	// in parallel.
 	Workers int
 	Logger  *slog.Logger
+	// Attach puts scripts on the listeners of an unmodified program
+	// (--script, --listen); the first rule that selects a listener wins.
+	Attach []*Attach
+	// MoreTimeout bounds how long an incomplete message may wait for the
+	// rest (luawrap.more); 0: DefaultMoreTimeout.
+	MoreTimeout time.Duration
 	// killable: the filter has WAIT_KILLABLE_RECV (set by Run).
 	killable bool
 }
@@ -42,6 +50,9 @@ type Supervisor struct {
 	procs *procTable
 	socks *registry
 	warns sync.Map
+	// attach is nil without --script.
+	attach  *attacher
+	connIDs atomic.Uint64
 }
 
 // New prepares a supervisor for listener fd.
@@ -55,7 +66,14 @@ func New(fd notify.FD, o Options) *Supervisor {
 	if o.Limits == (luaenv.Limits{}) {
 		o.Limits = luaenv.DefaultLimits
 	}
-	return &Supervisor{opts: o, fd: fd, log: o.Logger, procs: newProcTable(o.Range), socks: newRegistry()}
+	if o.MoreTimeout <= 0 {
+		o.MoreTimeout = DefaultMoreTimeout
+	}
+	s := &Supervisor{opts: o, fd: fd, log: o.Logger, procs: newProcTable(o.Range), socks: newRegistry()}
+	if len(o.Attach) > 0 {
+		s.attach = &attacher{rules: o.Attach, plain: map[uint64]bool{}}
+	}
+	return s
 }
 
 // handlers is the one table of trapped syscalls and who answers them.
@@ -75,6 +93,7 @@ var handlers = map[int32]func(*Supervisor, *notify.Notif) reply{
 	unix.SYS_DUP3:       (*Supervisor).handleDup,
 	unix.SYS_FCNTL:      (*Supervisor).handleDup,
 	unix.SYS_CONNECT:    (*Supervisor).handleConnect,
+	unix.SYS_LISTEN:     (*Supervisor).handleListen,
 }
 
 func init() {

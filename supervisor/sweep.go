@@ -38,12 +38,16 @@ func (s *Supervisor) sweepSockets() {
 	if s.socks.len() == 0 {
 		return
 	}
+	// The cookies are listed before the dump: a socket registered after
+	// it started (an accepted connection counts as seen at once) must not
+	// be taken for gone because the dump predates it.
+	cookies := s.socks.cookies()
 	held, err := heldTCPSockets()
 	if err != nil {
 		s.warnOnce("sweep", "cannot list sockets with sock_diag; socket state is kept until exit: "+err.Error())
 		return
 	}
-	for _, c := range s.socks.cookies() {
+	for _, c := range cookies {
 		sk := s.socks.get(c)
 		if sk == nil {
 			continue
@@ -64,7 +68,9 @@ func (s *Supervisor) sweepSockets() {
 		for _, fd := range sk.pending {
 			unix.Close(fd) // the listener is closed: so are its unaccepted connections
 		}
-		sk.pending, sk.held = nil, nil
+		sk.pending, sk.held, sk.partial = nil, nil, nil
+		s.disarmMore(sk)
+		s.endConn(sk) // the program closed it: on_close
 		sk.mu.Unlock()
 	}
 }

@@ -15,11 +15,14 @@ import (
 var errHelp = errors.New("help requested")
 
 const usageHead = `Usage: luawrap [flags] -- COMMAND [ARGS...]
+       luawrap --script FILE [--entry NAME] [--listen [ADDR:]PORT]... -- COMMAND [ARGS...]
 
 Runs COMMAND under a seccomp filter and emulates the Lua socket ULP of the
 2019 thesis for it: setsockopt(SOL_TCP, TCP_ULP, "lua") and the SOL_LUA
 options work on a stock kernel, and every receive on a socket accepted from
-a Lua listener is judged by the listener's script first.
+a Lua listener is judged by the listener's script first. With --script, an
+unmodified COMMAND's TCP listeners get the script (all of them, or those
+--listen selects). Scripts: docs/scripts.md.
 luawrap exits with COMMAND's exit status (128+signal if it was killed).
 
 Flags (each may also be set with the environment variable shown):
@@ -40,6 +43,21 @@ func parseArgs(args []string, getenv func(string) string, out io.Writer) (superv
 	memLimit := fs.Int64("memory-limit", luaenv.DefaultLimits.Memory, "largest string or table (bytes) a script call may build")
 	fs.IntVar(&o.MaxMessage, "max-message", supervisor.DefaultMaxMessage, "most queued bytes one script call sees")
 	fs.IntVar(&o.Workers, "workers", 0, "goroutines answering the program's trapped calls (default: one per CPU); one leads and hands\nthe lead on only when calls are waiting, so concurrent connections are judged in parallel")
+	script := fs.String("script", "", "Lua script to attach to the program's TCP listeners (all of them, or those --listen selects)")
+	entry := fs.String("entry", supervisor.DefaultEntry, "the script's function called for each message")
+	var listens []listenSpec
+	listenFromEnv := false
+	fs.Func("listen", "[ADDR:]PORT[,script=FILE][,entry=NAME]: attach only to listeners bound to PORT (and ADDR;\nIPv6 in brackets); repeat for several, each with its own script if given\n(the environment variable takes a space-separated list)", func(v string) error {
+		for _, one := range strings.Fields(v) {
+			l, err := parseListen(one)
+			if err != nil {
+				return err
+			}
+			listens = append(listens, l)
+		}
+		return nil
+	})
+	fs.DurationVar(&o.MoreTimeout, "more-timeout", supervisor.DefaultMoreTimeout, "how long an incomplete message (luawrap.more) may wait for the rest before it is refused")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text or json (logs go to stderr)")
 	fs.Usage = func() {
@@ -64,11 +82,19 @@ func parseArgs(args []string, getenv func(string) string, out io.Writer) (superv
 	if envErr != nil {
 		return cfg, envErr
 	}
+	if len(listens) > 0 {
+		listenFromEnv = true
+	}
+	envListens := listens
+	listens = nil
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return cfg, errHelp
 		}
 		return cfg, err
+	}
+	if listenFromEnv && len(listens) == 0 {
+		listens = envListens // the command line's --listen replace the environment's
 	}
 	cfg.Argv = fs.Args()
 	if len(cfg.Argv) == 0 {
@@ -91,6 +117,14 @@ func parseArgs(args []string, getenv func(string) string, out io.Writer) (superv
 		return cfg, err
 	}
 	o.Logger = logger
+	if o.MoreTimeout <= 0 {
+		return cfg, fmt.Errorf("--more-timeout (%s) must be positive", envName("more-timeout"))
+	}
+	rules, err := attachRules(*script, *entry, listens, readFile)
+	if err != nil {
+		return cfg, err
+	}
+	o.Attach = rules
 	return cfg, nil
 }
 
