@@ -482,6 +482,9 @@ func TestStaticCacheAnswers(t *testing.T) {
 			if c.body == "" && !strings.Contains(head, "\r\nContent-Length: 3") {
 				t.Fatalf("HEAD reply %q: want GET's Content-Length", head)
 			}
+			if r.Close != (c.connection == "close") {
+				t.Fatalf("answer closes the connection: %v, want %v", r.Close, c.connection == "close")
+			}
 			hasConn := strings.Contains(head, "\r\nConnection: ")
 			if c.connection == "" && hasConn || c.connection != "" && !strings.Contains(head, "\r\nConnection: "+c.connection) {
 				t.Fatalf("reply head %q, want Connection %q", head, c.connection)

@@ -42,6 +42,12 @@ func (e *env) record(v Verdict, n int, reply string) int {
 	return 1
 }
 
+func (e *env) recordClose(v Verdict, n int, reply string) int {
+	e.pend = verdictFunc{set: true, v: v, n: n, reply: reply, close: true}
+	e.L.Push(e.sentinel)
+	return 1
+}
+
 // optCount reads the optional byte count of pass/answer: 1..size of the
 // message being judged.
 func (e *env) optCount(L *lua.LState, arg int, fn string) int {
@@ -71,7 +77,11 @@ func (e *env) apiAnswer(L *lua.LState) int {
 	if e.size < 0 {
 		L.RaiseError("luawrap.answer: only a message can be answered (use luawrap.refuse(reply) here)")
 	}
-	return e.record(Answer, e.optCount(L, 2, "answer"), reply)
+	n := e.optCount(L, 2, "answer")
+	if lua.LVAsBool(L.Get(3)) {
+		return e.recordClose(Answer, n, reply)
+	}
+	return e.record(Answer, n, reply)
 }
 
 func (e *env) apiMore(L *lua.LState) int {

@@ -213,3 +213,17 @@ end`, Options{Logger: lg, Name: "check.lua"})
 		t.Errorf("debug record logged at info:\n%s", out)
 	}
 }
+
+func TestAnswerClose(t *testing.T) {
+	p := mustPool(t, `function process(s)
+  if s == "keep" then return luawrap.answer("r", 2) end
+  return luawrap.answer("r", nil, true)
+end`, Options{})
+	defer p.Close()
+	if r := p.Judge([]byte("keep"), nil); r.Verdict != Answer || r.N != 2 || r.Close {
+		t.Fatalf("answer: %+v", r)
+	}
+	if r := p.Judge([]byte("close"), nil); r.Verdict != Answer || r.N != 5 || !r.Close {
+		t.Fatalf("answer with close: %+v", r)
+	}
+}

@@ -26,6 +26,11 @@ type Conn struct {
 
 	peer, local lua.LString
 	fields      map[string]lua.LValue
+	// ud is the userdata scripts see, made by the first state that judged
+	// the connection and reused by the others: its metatable's functions
+	// use no state of their own and the table is never written after it
+	// is built (__metatable hides it from scripts).
+	ud *lua.LUserData
 }
 
 // maxConnFields bounds the fields a script may add to one connection.
@@ -54,10 +59,12 @@ func (e *env) connValue(c *Conn) lua.LValue {
 	if c == nil {
 		return lua.LNil
 	}
-	ud := e.L.NewUserData()
-	ud.Value = c
-	ud.Metatable = e.connMeta()
-	return ud
+	if c.ud == nil {
+		c.ud = e.L.NewUserData()
+		c.ud.Value = c
+		c.ud.Metatable = e.connMeta()
+	}
+	return c.ud
 }
 
 func (e *env) connMeta() *lua.LTable {

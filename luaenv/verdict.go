@@ -50,6 +50,9 @@ type Result struct {
 	// Reply is the bytes to send to the client (Answer, or Refuse with a
 	// reply); nil when there are none.
 	Reply []byte
+	// Close ends the connection after an Answer's reply: the client sees
+	// the end of the stream, and so does the program.
+	Close bool
 	// Err is the script error: runtime error, missing entry function, time
 	// or memory limit (errors.Is ErrTimeLimit / ErrMemoryLimit). Verdict is
 	// Refuse when Err is set.
@@ -64,6 +67,7 @@ type verdictFunc struct {
 	v     Verdict
 	n     int
 	reply string
+	close bool
 }
 
 // resultOf turns what the entry function returned into a Result for a
@@ -71,7 +75,7 @@ type verdictFunc struct {
 // true value passes everything, nil and false refuse.
 func (e *env) resultOf(ret lua.LValue, size int) Result {
 	if ret == e.sentinel && e.pend.set {
-		r := Result{Verdict: e.pend.v, N: e.pend.n}
+		r := Result{Verdict: e.pend.v, N: e.pend.n, Close: e.pend.close}
 		if e.pend.reply != "" {
 			r.Reply = []byte(e.pend.reply)
 		}

@@ -81,6 +81,9 @@ func (s *Supervisor) receiveLocked(n *notify.Notif, sk *sock, dup int, c *recvCa
 			avail += sk.approved
 		}
 		if avail > 0 && (avail >= c.length || !waitAll) {
+			if !peek && sk.next != nil && sk.approved == 0 && len(sk.held) <= c.length {
+				kick(dup) // this read ends short of a pending verdict
+			}
 			return s.deliver(n, sk, dup, c), stepReply
 		}
 		if sk.refused {

@@ -119,6 +119,7 @@ func runStub(argv []string) int {
 	// Both fds are close-on-exec (seccomp(2) opens the listener O_CLOEXEC),
 	// so nothing is left to close before exec.
 	unix.CloseOnExec(stubFD)
+	retargetListenPID()
 	err = syscall.Exec(path, argv, os.Environ())
 	fmt.Fprintf(os.Stderr, "luawrap: %s: %v\n", argv[0], err)
 	if errors.Is(err, unix.ENOENT) {
@@ -145,4 +146,15 @@ func lookPath(name string) (string, int, error) {
 		return "", exitNotFound, errors.New("no such file or directory")
 	}
 	return "", exitCannotExec, err
+}
+
+// retargetListenPID keeps systemd socket activation working through
+// luawrap: systemd (or systemd-socket-activate) sets LISTEN_PID to the pid
+// it started, luawrap, and sd_listen_fds(3) in the program ignores the
+// sockets unless LISTEN_PID is its own pid. The stub's pid becomes the
+// program's at exec, so a LISTEN_PID naming luawrap is moved to the stub.
+func retargetListenPID() {
+	if os.Getenv("LISTEN_PID") == strconv.Itoa(os.Getppid()) {
+		os.Setenv("LISTEN_PID", strconv.Itoa(os.Getpid()))
+	}
 }

@@ -151,7 +151,18 @@ func (s *Supervisor) applyHead(sk *sock, dup int, res luaenv.Result, k int) {
 		}
 	}
 	sk.consumed += int64(res.N)
-	s.sendReply(dup, res.Reply, false)
+	if res.Close {
+		// End the connection as a client closing would: what is still
+		// queued is dropped (so the program's close sends no reset over
+		// the reply) and the program's next receive sees end of stream.
+		var b [4096]byte
+		for {
+			if m, _, err := unix.Recvfrom(dup, b[:], unix.MSG_DONTWAIT); err != nil || m <= 0 {
+				break
+			}
+		}
+	}
+	s.sendReply(dup, res.Reply, res.Close)
 }
 
 // refuseWith refuses the connection on the script's word. With a reply, the
@@ -240,4 +251,19 @@ func (s *Supervisor) endConn(sk *sock) {
 	sk.ended = true
 	sk.conn.Bytes = sk.consumed
 	sk.lua.closed(sk.conn, s.log)
+}
+
+// kick makes the socket signal readiness again without changing its data.
+// A read that returns less than the program asked for tells an
+// edge-triggered program (nginx with EPOLLRDHUP) that the queue is empty:
+// it waits for the next edge and would never come back for the bytes a
+// pending verdict (next) concerns, which are still queued. Setting
+// SO_RCVLOWAT runs tcp_data_ready() (net/ipv4/tcp.c, tcp_set_rcvlowat:
+// "Check if we need to signal EPOLLIN right now"), a wakeup that queues a
+// new edge for the program's next epoll_wait. The program's own value is
+// set back unchanged.
+func kick(fd int) {
+	if v, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVLOWAT); err == nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVLOWAT, v)
+	}
 }

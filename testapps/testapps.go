@@ -100,15 +100,20 @@ func CleanupCache() {
 	}
 }
 
-// Build compiles testapps/c/<name>.c (or the Go program "goecho") once per
-// test binary and returns the binary's path. C programs are built with
-// gcc -O2 -Wall -Werror -pthread -I<root>/include. The test is skipped if
-// the compiler is missing and fails if the build fails.
+// Build compiles testapps/c/<name>.c (or the Go programs "goecho" and
+// "gohttp") once per test binary and returns the binary's path. C programs
+// are built with gcc -O2 -Wall -Werror -pthread -I<root>/include. The test
+// is skipped if the compiler is missing and fails if the build fails.
 func Build(tb testing.TB, name string) string {
 	tb.Helper()
 	if name == "goecho" {
 		return cached(tb, name, func(out string) (string, error) {
 			return goBuild(out, "./testapps/goecho")
+		})
+	}
+	if name == "gohttp" {
+		return cached(tb, name, func(out string) (string, error) {
+			return goBuild(out, "./testapps/gohttp")
 		})
 	}
 	src := filepath.Join(Root(), "testapps", "c", name+".c")
@@ -225,6 +230,13 @@ func (l *lockedBuffer) String() string {
 // on test failure the output is logged.
 func Start(tb testing.TB, argv []string, env []string) *Server {
 	tb.Helper()
+	return StartFiles(tb, argv, env, nil)
+}
+
+// StartFiles is Start with open files passed to the process: files[i]
+// becomes its fd 3+i, as systemd passes listening sockets (LISTEN_FDS).
+func StartFiles(tb testing.TB, argv []string, env []string, files []*os.File) *Server {
+	tb.Helper()
 	if len(argv) == 0 {
 		tb.Fatal("testapps.Start: empty argv")
 	}
@@ -242,6 +254,7 @@ func Start(tb testing.TB, argv []string, env []string) *Server {
 	cmd.Stdout = pw
 	cmd.Stderr = &s.stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.ExtraFiles = files
 	// A grandchild holding our pipes open must not hang Wait forever.
 	cmd.WaitDelay = StopTimeout
 	s.cmd = cmd

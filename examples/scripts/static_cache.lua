@@ -6,7 +6,8 @@
 -- server never sees them, and a request pipelined behind one is still judged
 -- (and usually passed) on its own. Replies keep the connection alive unless
 -- the request asked for "Connection: close" (or is HTTP/1.0 without
--- "Connection: keep-alive"). Every answer counts in luawrap.shared key
+-- "Connection: keep-alive"): then luawrap.answer(reply, n, true) closes it
+-- after the reply. Every answer counts in luawrap.shared key
 -- "answered".
 --
 -- Everything else goes to the server: luawrap.pass(n) for the head and its
@@ -69,14 +70,13 @@ function process(data, conn)
 	if page and (method == "GET" or method == "HEAD") and (cl or 0) == 0 then
 		local close = connection:find("close", 1, true)
 		local keep = connection:find("keep-alive", 1, true)
-		local answer
-		if close or (version == "1.0" and not keep) then
-			answer = reply(method, page, "close")
-		else
-			answer = reply(method, page, version == "1.0" and "keep-alive" or nil)
-		end
 		luawrap.shared.incr("answered", 1)
-		return luawrap.answer(answer, #head)
+		if close or (version == "1.0" and not keep) then
+			-- The third argument ends the connection after the reply; the
+			-- server sees the client close.
+			return luawrap.answer(reply(method, page, "close"), #head, true)
+		end
+		return luawrap.answer(reply(method, page, version == "1.0" and "keep-alive" or nil), #head)
 	end
 	conn.body_end = conn.bytes + #head + (cl or 0)
 	return luawrap.pass(math.min(#data, #head + (cl or 0)))
