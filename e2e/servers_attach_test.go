@@ -178,10 +178,7 @@ func TestAttachIPv6(t *testing.T) {
 	t.Parallel()
 	serversNeed(t, "curl")
 	tg := serversGo(t, serversCheckFlags(), nil, "[::1]:0")[0]
-	serversCurlValid(t, tg)
-	serversRefuses(t, tg)
-	serversCurlValid(t, tg)
-	serversWaitLog(t, tg, 2)
+	serversFiltered(t, tg)
 }
 
 // TestAttachDualStack: python's http.server --bind :: listens on [::] with
@@ -285,10 +282,7 @@ func TestAttachInherited(t *testing.T) {
 					serversBaseline(t, tg)
 					return
 				}
-				serversCurlValid(t, tg)
-				serversRefuses(t, tg)
-				serversCurlValid(t, tg)
-				serversWaitLog(t, tg, 2)
+				serversFiltered(t, tg)
 			})
 		}
 	}
@@ -532,8 +526,5 @@ func TestAttachAfterFork(t *testing.T) {
 	tg := &serversTarget{name: "python http.server (forked child)", srv: srv, host: "127.0.0.1", body: serversPage,
 		log: func() []string { return serversAccessLog(srv.Stderr()) }}
 	tg.port = serversPortLine(t, srv)
-	serversCurlValid(t, tg)
-	serversRefuses(t, tg)
-	serversCurlValid(t, tg)
-	serversWaitLog(t, tg, 2)
+	serversFiltered(t, tg)
 }

@@ -202,6 +202,17 @@ func serversRefuses(t *testing.T, tg *serversTarget) {
 	}
 }
 
+// serversFiltered shows the script on a server's listener at work: curl is
+// served, the refused requests never reach the server, it keeps serving,
+// and its log counts exactly the two valid requests.
+func serversFiltered(t *testing.T, tg *serversTarget) {
+	t.Helper()
+	serversCurlValid(t, tg)
+	serversRefuses(t, tg)
+	serversCurlValid(t, tg)
+	serversWaitLog(t, tg, 2)
+}
+
 // serversABResult is what ab reports.
 type serversABResult struct {
 	complete, failed, non2xx, writeErrors int

@@ -9,6 +9,7 @@ package e2e
 // in poll() (level-triggered).
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -259,4 +260,23 @@ func TestVerdictOnAccept(t *testing.T) {
 			t.Fatalf("the server saw %q first: the refused peer reached it", l)
 		}
 	})
+}
+
+// on_close runs when the program closes a connection the client keeps
+// open: luawrap sees no end of stream then, its sweeper finds the socket
+// gone (python's http.server closes after an HTTP/1.0 response).
+func TestVerdictOnCloseProgramCloses(t *testing.T) {
+	script := writeScript(t, `function process() return true end
+function on_close(conn) luawrap.info("on_close", conn.id, conn.bytes) end`)
+	tg := serversPython(t, []string{"--script", script}, "127.0.0.1")
+	req := "GET " + serversValidPath + " HTTP/1.0\r\nHost: x\r\n\r\n"
+	c := dialSend(t, tg.addr(), req)
+	defer c.Close() // only after on_close ran: the client never closes first
+	if resp := readUntilEOF(t, c); !strings.Contains(resp, serversPage) {
+		t.Fatalf("response %q", resp)
+	}
+	want := fmt.Sprintf(`msg="on_close 1 %d"`, len(req))
+	if !poll(e2eWait, func() bool { return strings.Contains(tg.srv.Stderr(), want) }) {
+		t.Fatalf("on_close did not run after the program closed the connection:\n%s", tg.srv.Stderr())
+	}
 }

@@ -197,20 +197,6 @@ func passes(t *testing.T, o outcome, want string) {
 
 // --- http_check.lua (the thesis's Cód. 13) ---
 
-func TestHTTPCheckIsTheThesisScript(t *testing.T) {
-	ours, err := os.ReadFile("scripts/http_check.lua")
-	if err != nil {
-		t.Fatal(err)
-	}
-	thesis, err := os.ReadFile("../testapps/scripts/http_check.lua")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(ours, thesis) {
-		t.Fatal("examples/scripts/http_check.lua differs from testapps/scripts/http_check.lua")
-	}
-}
-
 func TestHTTPCheck(t *testing.T) {
 	p, _ := script(t, "http_check.lua", nil)
 	curl := "GET /index.html HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n"

@@ -19,6 +19,7 @@ gcc -O2 -Wall -Iinclude -o bin/thesis_server testapps/c/thesis_server.c
 port=${PORT:-18080}
 out=$(mktemp)
 script=testapps/scripts/${1:-http_check.lua}
+[ -e "$script" ] || script=examples/scripts/${1:-http_check.lua}
 bin/luawrap -- bin/thesis_server "$port" "$script" >"$out" &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -f "$out"' EXIT

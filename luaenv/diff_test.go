@@ -43,7 +43,7 @@ func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard
 
 // testEnv is a sandboxed state with the given script files run in it.
 // thesisScript is the thesis's HTTP check (Cód. 13) as the project ships it.
-const thesisScript = "../testapps/scripts/http_check.lua"
+const thesisScript = "../examples/scripts/http_check.lua"
 
 // testEnv loads files (names in testdata/, or paths) into one state.
 func testEnv(t testing.TB, files ...string) *env {

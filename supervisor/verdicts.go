@@ -193,7 +193,9 @@ func (s *Supervisor) refuse(sk *sock, dup int, reply []byte, shut bool, why stri
 		sk.lua.stats.refused.Add(1)
 	}
 	sk.refused = true
-	sk.partial, sk.held, sk.approved, sk.next = nil, nil, 0, nil
+	// held (approved bytes not yet delivered, MSG_WAITALL) still goes
+	// first, as the kernel returns data before an error.
+	sk.partial, sk.next = nil, nil
 	s.disarmMore(sk)
 	if len(reply) > 0 || shut {
 		s.sendReply(dup, reply, shut)

@@ -75,8 +75,14 @@ func Root() string {
 }
 
 // Script returns the absolute path of testapps/scripts/<name>.
+// Scripts that are also user examples (the thesis's HTTP check) live in
+// examples/scripts only.
 func Script(name string) string {
-	return filepath.Join(Root(), "testapps", "scripts", name)
+	p := filepath.Join(Root(), "testapps", "scripts", name)
+	if _, err := os.Stat(p); err != nil {
+		return filepath.Join(Root(), "examples", "scripts", name)
+	}
+	return p
 }
 
 // CacheDir returns the per-process directory binaries are built into.
