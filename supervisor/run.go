@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"strconv"
+	"time"
 	"syscall"
 
 	"github.com/luawrap/luawrap/notify"
@@ -20,6 +21,10 @@ type Config struct {
 	Options Options
 	// FDBase overrides the automatic managed range (0: automatic).
 	FDBase int
+	// KillAfter, when positive, kills the program's process group this
+	// long after a SIGTERM or SIGINT was forwarded to it, if it is still
+	// running (--kill-after).
+	KillAfter time.Duration
 }
 
 // Run starts the program under the filter, serves its notifications and
@@ -93,6 +98,10 @@ func Run(cfg Config) (int, error) {
 	sigs := make(chan os.Signal, 32)
 	signal.Notify(sigs, forwardedSignals...)
 	defer signal.Stop(sigs)
+	if err := becomeSubreaper(); err != nil {
+		o.Logger.Warn("cannot become the child subreaper: the program's orphans will not be reaped by luawrap", "err", err)
+	}
+	reap := newReaper(o.Logger)
 	err = cmd.Start()
 	theirs.Close()
 	for _, f := range inherited {
@@ -103,21 +112,22 @@ func Run(cfg Config) (int, error) {
 	if err != nil {
 		return exitInternal, fmt.Errorf("start %s: %w", cfg.Argv[0], err)
 	}
-	go forward(sigs, cmd.Process.Pid)
+	reap.start(cmd.Process.Pid)
+	go forward(sigs, cmd.Process.Pid, cfg.KillAfter, o.Logger)
 
 	nfd, killable, err := handOver(mine, sc)
 	if err != nil {
 		// The stub failed before the hand-over and said why on stderr.
-		return waitStatus(cmd), nil
+		return reap.wait(), nil
 	}
 	if err := notify.ProbeAddFD(nfd); err != nil {
 		_ = cmd.Process.Kill()
-		waitStatus(cmd)
+		reap.wait()
 		return exitInternal, err
 	}
 	if err := unix.Shutdown(int(mine.Fd()), unix.SHUT_WR); err != nil {
 		_ = cmd.Process.Kill()
-		waitStatus(cmd)
+		reap.wait()
 		return exitInternal, fmt.Errorf("release the start-up stub: %w", err)
 	}
 	o.killable = killable
@@ -127,14 +137,12 @@ func Run(cfg Config) (int, error) {
 	sup := New(nfd, o)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- sup.Serve() }()
-	exited := make(chan int, 1)
-	go func() { exited <- waitStatus(cmd) }()
 	select {
-	case code := <-exited:
-		return code, nil
+	case <-reap.done:
+		return reap.status, nil
 	case err := <-serveErr:
 		_ = cmd.Process.Kill()
-		<-exited
+		reap.wait()
 		return exitInternal, err
 	}
 }
@@ -166,18 +174,4 @@ func handOver(f *os.File, sc stubConfig) (notify.FD, bool, error) {
 		}
 		return notify.FD(fds[0]), buf[0] == 1, nil
 	}
-}
-
-// waitStatus waits for the program and maps its status the way shells and
-// tini do: the exit code, or 128+signal.
-func waitStatus(cmd *exec.Cmd) int {
-	_ = cmd.Wait()
-	ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
-	if !ok {
-		return exitInternal
-	}
-	if ws.Signaled() {
-		return 128 + int(ws.Signal())
-	}
-	return ws.ExitStatus()
 }

@@ -58,6 +58,7 @@ func parseArgs(args []string, getenv func(string) string, out io.Writer) (superv
 		return nil
 	})
 	fs.DurationVar(&o.MoreTimeout, "more-timeout", supervisor.DefaultMoreTimeout, "how long an incomplete message (luawrap.more) may wait for the rest before it is refused")
+	fs.DurationVar(&cfg.KillAfter, "kill-after", 0, "after forwarding SIGTERM or SIGINT, kill the program (and its process group) with SIGKILL\nif it is still running this long after (default: wait for it as long as it takes)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text or json (logs go to stderr)")
 	fs.Usage = func() {
@@ -117,6 +118,9 @@ func parseArgs(args []string, getenv func(string) string, out io.Writer) (superv
 		return cfg, err
 	}
 	o.Logger = logger
+	if cfg.KillAfter < 0 {
+		return cfg, fmt.Errorf("--kill-after (%s) must not be negative", envName("kill-after"))
+	}
 	if o.MoreTimeout <= 0 {
 		return cfg, fmt.Errorf("--more-timeout (%s) must be positive", envName("more-timeout"))
 	}
