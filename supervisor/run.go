@@ -8,8 +8,8 @@ import (
 	"os/exec"
 	"os/signal"
 	"strconv"
-	"time"
 	"syscall"
+	"time"
 
 	"github.com/luawrap/luawrap/notify"
 	"golang.org/x/sys/unix"
