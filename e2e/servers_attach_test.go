@@ -505,9 +505,10 @@ func TestAttachEnv(t *testing.T) {
 
 // serversForked is a python http.server that forks first and listens in
 // the child (as servers that daemonize or start workers before binding).
-const serversForked = `import functools, http.server, os, sys
+const serversForked = `import functools, http.server, os, signal, sys
 pid = os.fork()
 if pid:
+    signal.signal(signal.SIGTERM, lambda *a: os.kill(pid, signal.SIGTERM))
     os.waitpid(pid, 0)
     sys.exit(0)
 handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])

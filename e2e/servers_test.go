@@ -86,6 +86,8 @@ type serversNginxOpts struct {
 	port, extra int
 	nobody      bool
 	reuseport   bool // one SO_REUSEPORT listener per worker on 127.0.0.1:port
+	// prefix runs before luawrap (e.g. setpriv dropping a capability).
+	prefix []string
 }
 
 // serversNginx starts Debian's nginx in the foreground (daemon off), a
@@ -131,8 +133,8 @@ func serversNginx(t *testing.T, lwFlags []string, o serversNginxOpts) *serversTa
 	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	srv := testapps.Start(t, serversArgv(t, lwFlags,
-		"nginx", "-e", "stderr", "-p", dir, "-c", conf, "-g", "daemon off; master_process on;"), nil)
+	argv := serversArgv(t, lwFlags, "nginx", "-e", "stderr", "-p", dir, "-c", conf, "-g", "daemon off; master_process on;")
+	srv := testapps.Start(t, append(append([]string(nil), o.prefix...), argv...), nil)
 	errorLog := filepath.Join(dir, "error.log")
 	t.Cleanup(func() {
 		if t.Failed() {

@@ -42,16 +42,25 @@ func ProbeHost() error {
 	// SECCOMP_GET_NOTIF_SIZES arrived with SECCOMP_RET_USER_NOTIF (5.0).
 	var sizes [3]uint16
 	if _, _, e := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_GET_NOTIF_SIZES, 0, uintptrOf(&sizes)); e != 0 {
+		if Denied(e) {
+			return &AccessError{Call: "seccomp", Err: e}
+		}
 		return &FeatureError{Feature: "seccomp user notification (SECCOMP_RET_USER_NOTIF)", Linux: "5.0"}
 	}
 	pidfd, err := unix.PidfdOpen(unix.Getpid(), 0)
 	if err != nil {
+		if Denied(err) {
+			return &AccessError{Call: "pidfd_open", Err: err}
+		}
 		return &FeatureError{Feature: "pidfd_open", Linux: "5.3"}
 	}
 	defer unix.Close(pidfd)
 	fd, err := unix.PidfdGetfd(pidfd, 0, 0)
 	if errors.Is(err, unix.ENOSYS) {
 		return &FeatureError{Feature: "pidfd_getfd", Linux: "5.6"}
+	}
+	if Denied(err) {
+		return &AccessError{Call: "pidfd_getfd", Err: err}
 	}
 	if err == nil {
 		unix.Close(fd)

@@ -30,8 +30,11 @@ func (s *Supervisor) handleAccept(n *notify.Notif) reply {
 		c.flags = int(int32(a[3]))
 	}
 	dup, th, err := s.procs.getFD(int(n.Pid), c.fd)
+	if unseen(err) {
+		return s.blind(n, err)
+	}
 	if err != nil {
-		return cont // EBADF and the like: the kernel's answer is the right one
+		return cont // EBADF, or the thread is gone: the kernel's answer is the right one
 	}
 	cookie, err := socketCookie(dup)
 	var sk *sock

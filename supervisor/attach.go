@@ -190,6 +190,10 @@ func (s *Supervisor) warnUnmatched(local netip.AddrPort) {
 // itself is always the kernel's.
 func (s *Supervisor) handleListen(n *notify.Notif) reply {
 	dup, _, err := s.procs.getFD(int(n.Pid), int(int32(n.Data.Args[0])))
+	if unseen(err) {
+		s.blind(n, err) // the listener's accepts will fail closed; listen is harmless
+		return cont
+	}
 	if err != nil {
 		return cont
 	}

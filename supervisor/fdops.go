@@ -10,7 +10,10 @@ import (
 // range, or any fd under --trap-all).
 func (s *Supervisor) handleReceive(n *notify.Notif) reply {
 	fd := int(int32(n.Data.Args[0]))
-	dup, sk := s.luaSocket(n, fd)
+	dup, sk, err := s.luaSocket(n, fd)
+	if err != nil {
+		return s.blind(n, err)
+	}
 	if sk == nil {
 		return cont
 	}
@@ -82,6 +85,9 @@ func (s *Supervisor) handleDup(n *notify.Notif) reply {
 		return cont
 	}
 	dup, th, err := s.procs.getFD(int(n.Pid), oldfd)
+	if unseen(err) {
+		return s.blind(n, err) // a Lua socket must not be copied out of reach
+	}
 	if err != nil {
 		return cont // EBADF: the kernel's answer
 	}
@@ -135,7 +141,10 @@ func (s *Supervisor) handleConnect(n *notify.Notif) reply {
 	if fd >= s.opts.Range.Base {
 		return cont
 	}
-	dup, sk := s.luaSocket(n, fd)
+	dup, sk, err := s.luaSocket(n, fd)
+	if err != nil {
+		return s.blind(n, err)
+	}
 	if sk == nil {
 		return cont
 	}

@@ -125,6 +125,11 @@ func Run(cfg Config) (int, error) {
 		reap.wait()
 		return exitInternal, err
 	}
+	if err := notify.ProbeAccess(cmd.Process.Pid); err != nil {
+		_ = cmd.Process.Kill()
+		reap.wait()
+		return exitInternal, err
+	}
 	if err := unix.Shutdown(int(mine.Fd()), unix.SHUT_WR); err != nil {
 		_ = cmd.Process.Kill()
 		reap.wait()

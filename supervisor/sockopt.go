@@ -22,7 +22,10 @@ func (s *Supervisor) handleSetsockopt(n *notify.Notif) reply {
 	if level != SolLua {
 		return cont
 	}
-	dup, sk := s.luaSocket(n, fd)
+	dup, sk, err := s.luaSocket(n, fd)
+	if err != nil {
+		return s.blind(n, err)
+	}
 	if sk == nil {
 		return s.withoutULP(n, fd)
 	}
@@ -76,23 +79,27 @@ func (s *Supervisor) readOpt(n *notify.Notif, addr uint64, l int) ([]byte, error
 }
 
 // luaSocket resolves fd of the notifying process to a ULP socket; sk is nil
-// when it is not one (dup is then already closed).
-func (s *Supervisor) luaSocket(n *notify.Notif, fd int) (int, *sock) {
+// when it is not one (dup is then already closed). err is set when luawrap
+// cannot tell (see unseen): the caller fails closed.
+func (s *Supervisor) luaSocket(n *notify.Notif, fd int) (int, *sock, error) {
 	dup, _, err := s.procs.getFD(int(n.Pid), fd)
+	if unseen(err) {
+		return -1, nil, err
+	}
 	if err != nil {
-		return -1, nil
+		return -1, nil, nil
 	}
 	cookie, err := socketCookie(dup)
 	if err != nil {
 		unix.Close(dup)
-		return -1, nil
+		return -1, nil, nil
 	}
 	sk := s.socks.get(cookie)
 	if sk == nil {
 		unix.Close(dup)
-		return -1, nil
+		return -1, nil, nil
 	}
-	return dup, sk
+	return dup, sk, nil
 }
 
 // withoutULP answers SOL_LUA on a socket without the ULP: ENOPROTOOPT on a
@@ -170,7 +177,10 @@ func (s *Supervisor) setULP(n *notify.Notif, fd int, val uint64, optlen int32) r
 func (s *Supervisor) handleGetsockopt(n *notify.Notif) reply {
 	a := n.Data.Args
 	fd, level, opt, val, lenPtr := int(int32(a[0])), int32(a[1]), int32(a[2]), a[3], a[4]
-	dup, sk := s.luaSocket(n, fd)
+	dup, sk, err := s.luaSocket(n, fd)
+	if err != nil {
+		return s.blind(n, err)
+	}
 	if sk == nil {
 		if level == SolTCP {
 			return cont // no ULP: the kernel answers an empty name
