@@ -778,22 +778,7 @@ func multiprocABReloads(t *testing.T, n *multiprocNginx, requests int, keepAlive
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("ab %v: %v\n%s%s", args, err, stderr.String(), out.String())
 	}
-	r := serversABResult{out: out.String(), complete: -1}
-	for _, f := range serversABField.FindAllStringSubmatch(r.out, -1) {
-		v, _ := strconv.Atoi(f[2])
-		switch f[1] {
-		case "Complete requests":
-			r.complete = v
-		case "Failed requests":
-			r.failed = v
-		case "Non-2xx responses":
-			r.non2xx = v
-		case "Write errors":
-			r.writeErrors = v
-		case "Keep-Alive requests":
-			r.keepAlive = v
-		}
-	}
+	r := serversParseAB(out.String())
 	failedLine := ""
 	if m := regexp.MustCompile(`(?m)^Failed requests:.*\n(\s+\(.*\))?`).FindString(r.out); m != "" {
 		failedLine = strings.Join(strings.Fields(m), " ")

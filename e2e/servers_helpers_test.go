@@ -222,18 +222,10 @@ type serversABResult struct {
 
 var serversABField = regexp.MustCompile(`(?m)^(Complete requests|Failed requests|Non-2xx responses|Write errors|Keep-Alive requests):\s+(\d+)`)
 
-// serversAB runs ab -n n -c c (-k) on the target's valid URL.
-func serversAB(ctx context.Context, url string, n, c int, keepAlive bool) (serversABResult, error) {
-	args := []string{"-q", "-n", strconv.Itoa(n), "-c", strconv.Itoa(c), "-s", "20"}
-	if keepAlive {
-		args = append(args, "-k")
-	}
-	out, err := exec.CommandContext(ctx, "ab", append(args, url)...).CombinedOutput()
-	r := serversABResult{out: string(out), complete: -1}
-	if err != nil {
-		return r, fmt.Errorf("ab %v: %v\n%s", args, err, out)
-	}
-	for _, m := range serversABField.FindAllStringSubmatch(string(out), -1) {
+// serversParseAB reads ab's report; complete is -1 when it has none.
+func serversParseAB(out string) serversABResult {
+	r := serversABResult{out: out, complete: -1}
+	for _, m := range serversABField.FindAllStringSubmatch(out, -1) {
 		v, _ := strconv.Atoi(m[2])
 		switch m[1] {
 		case "Complete requests":
@@ -247,6 +239,20 @@ func serversAB(ctx context.Context, url string, n, c int, keepAlive bool) (serve
 		case "Keep-Alive requests":
 			r.keepAlive = v
 		}
+	}
+	return r
+}
+
+// serversAB runs ab -n n -c c (-k) on the target's valid URL.
+func serversAB(ctx context.Context, url string, n, c int, keepAlive bool) (serversABResult, error) {
+	args := []string{"-q", "-n", strconv.Itoa(n), "-c", strconv.Itoa(c), "-s", "20"}
+	if keepAlive {
+		args = append(args, "-k")
+	}
+	out, err := exec.CommandContext(ctx, "ab", append(args, url)...).CombinedOutput()
+	r := serversParseAB(string(out))
+	if err != nil {
+		return r, fmt.Errorf("ab %v: %v\n%s", args, err, out)
 	}
 	return r, nil
 }
