@@ -36,14 +36,9 @@ func (e *env) installAPI(sh *shared) {
 	L.SetGlobal("luawrap", t)
 }
 
-func (e *env) record(v Verdict, n int, reply string) int {
-	e.pend = verdictFunc{set: true, v: v, n: n, reply: reply}
-	e.L.Push(e.sentinel)
-	return 1
-}
-
-func (e *env) recordClose(v Verdict, n int, reply string) int {
-	e.pend = verdictFunc{set: true, v: v, n: n, reply: reply, close: true}
+func (e *env) record(v verdictFunc) int {
+	v.set = true
+	e.pend = v
 	e.L.Push(e.sentinel)
 	return 1
 }
@@ -65,11 +60,11 @@ func (e *env) optCount(L *lua.LState, arg int, fn string) int {
 }
 
 func (e *env) apiPass(L *lua.LState) int {
-	return e.record(Pass, e.optCount(L, 1, "pass"), "")
+	return e.record(verdictFunc{v: Pass, n: e.optCount(L, 1, "pass")})
 }
 
 func (e *env) apiRefuse(L *lua.LState) int {
-	return e.record(Refuse, 0, L.OptString(1, ""))
+	return e.record(verdictFunc{v: Refuse, reply: L.OptString(1, "")})
 }
 
 func (e *env) apiAnswer(L *lua.LState) int {
@@ -77,18 +72,14 @@ func (e *env) apiAnswer(L *lua.LState) int {
 	if e.size < 0 {
 		L.RaiseError("luawrap.answer: only a message can be answered (use luawrap.refuse(reply) here)")
 	}
-	n := e.optCount(L, 2, "answer")
-	if lua.LVAsBool(L.Get(3)) {
-		return e.recordClose(Answer, n, reply)
-	}
-	return e.record(Answer, n, reply)
+	return e.record(verdictFunc{v: Answer, n: e.optCount(L, 2, "answer"), reply: reply, close: lua.LVAsBool(L.Get(3))})
 }
 
 func (e *env) apiMore(L *lua.LState) int {
 	if e.size < 0 {
 		L.RaiseError("luawrap.more: no message is being judged here")
 	}
-	return e.record(More, 0, "")
+	return e.record(verdictFunc{v: More})
 }
 
 func levelOf(name string) slog.Level {

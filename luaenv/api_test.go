@@ -117,7 +117,7 @@ function on_accept(conn)
 end
 function on_close(conn) luawrap.shared.set("closed", conn.id) end`, Options{})
 	defer p.Close()
-	if !p.HasAcceptHook() || !p.HasCloseHook() {
+	if !p.HasAcceptHook() || !p.hasClose {
 		t.Fatal("hooks not found")
 	}
 	if r := p.Accept(testConn()); r.Verdict != Refuse || string(r.Reply) != "go away" {

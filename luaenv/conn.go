@@ -33,6 +33,17 @@ type Conn struct {
 	ud *lua.LUserData
 }
 
+// isScalar reports whether v is a string, number or boolean: the immutable
+// values that may pass from one Lua state to another (conn fields, the
+// shared store).
+func isScalar(v lua.LValue) bool {
+	switch v.(type) {
+	case lua.LString, lua.LNumber, lua.LBool:
+		return true
+	}
+	return false
+}
+
 // maxConnFields bounds the fields a script may add to one connection.
 const maxConnFields = 256
 
@@ -141,12 +152,11 @@ func connNewIndex(L *lua.LState) int {
 		L.RaiseError("conn.%s is read-only", name)
 	}
 	v := L.Get(3)
-	switch v.(type) {
-	case lua.LString, lua.LNumber, lua.LBool:
-	case *lua.LNilType:
+	if v == lua.LNil {
 		delete(c.fields, name)
 		return 0
-	default:
+	}
+	if !isScalar(v) {
 		L.RaiseError("conn.%s: conn fields hold strings, numbers and booleans, not %s", name, v.Type().String())
 	}
 	if c.fields == nil {

@@ -150,9 +150,6 @@ const (
 // can skip building what the hook would need.
 func (p *Pool) HasAcceptHook() bool { return p.hasAccept }
 
-// HasCloseHook reports whether the script defines on_close.
-func (p *Pool) HasCloseHook() bool { return p.hasClose }
-
 // Judge runs the entry function on data (and c, which may be nil) in a
 // pooled state. It is safe for concurrent use; states are reused but never
 // shared by two calls at once. Calls for one Conn must not overlap.
@@ -205,9 +202,6 @@ func (p *Pool) run(fn string, data []byte, size int, c *Conn, withData bool) Res
 	p.put(e, keep)
 	if err != nil {
 		return Result{Verdict: Refuse, Err: err}
-	}
-	if size < 0 && res.Verdict == Pass {
-		res.N = 0
 	}
 	return res
 }

@@ -97,15 +97,14 @@ func (s *shared) get(L *lua.LState) int {
 func (s *shared) set(L *lua.LState) int {
 	key := L.CheckString(1)
 	v := L.Get(2)
-	switch v.(type) {
-	case lua.LString, lua.LNumber, lua.LBool:
-	case *lua.LNilType:
+	if v == lua.LNil {
 		s.mu.Lock()
 		delete(s.m, key)
 		s.mu.Unlock()
 		L.Push(lua.LTrue)
 		return 1
-	default:
+	}
+	if !isScalar(v) {
 		L.ArgError(2, "shared values are strings, numbers and booleans, not "+v.Type().String())
 	}
 	now := s.now()
