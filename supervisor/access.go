@@ -27,7 +27,7 @@ func (s *Supervisor) blind(n *notify.Notif, err error) reply {
 	if notify.Denied(err) {
 		msg += "; the program probably changed user and luawrap lacks CAP_SYS_PTRACE (run everything as one user, or grant it; see docs/container.md)"
 	}
-	if _, seen := s.warns.LoadOrStore("blind", true); !seen {
+	if s.first("blind") {
 		s.log.Error(msg)
 	}
 	return fail(unix.EPERM)

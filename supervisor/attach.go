@@ -92,7 +92,6 @@ type attacher struct {
 	// plain remembers listeners that matched no rule (by cookie), so their
 	// accepts are answered CONTINUE without looking again.
 	plain map[uint64]bool
-	warns sync.Map
 }
 
 // maxPlain bounds the memory of unattached listeners; forgetting only costs
@@ -178,7 +177,7 @@ func (s *Supervisor) warnUnmatched(local netip.AddrPort) {
 		if r.Port == 0 || r.matched.Load() {
 			continue
 		}
-		if _, dup := s.attach.warns.LoadOrStore(r, true); dup {
+		if !s.first(r) {
 			continue
 		}
 		s.log.Warn("--listen matches no listener of the program yet", "listen", r.Spec(),

@@ -17,17 +17,12 @@ import (
 func (s *Supervisor) armMore(sk *sock) {
 	sk.moreGen++
 	gen := sk.moreGen
-	sk.moreDeadline = time.Now().Add(s.opts.MoreTimeout)
 	time.AfterFunc(s.opts.MoreTimeout, func() { s.moreExpired(sk, gen) })
 }
 
-// disarmMore cancels the deadline (the message completed or was refused).
-func (s *Supervisor) disarmMore(sk *sock) {
-	if !sk.moreDeadline.IsZero() {
-		sk.moreGen++
-		sk.moreDeadline = time.Time{}
-	}
-}
+// disarmMore cancels the deadline (the message completed or was refused):
+// a timer armed before finds another generation and does nothing.
+func (s *Supervisor) disarmMore(sk *sock) { sk.moreGen++ }
 
 func (s *Supervisor) moreExpired(sk *sock, gen uint64) {
 	sk.mu.Lock()

@@ -120,12 +120,11 @@ func Run(cfg Config) (int, error) {
 		// The stub failed before the hand-over and said why on stderr.
 		return reap.wait(), nil
 	}
-	if err := notify.ProbeAddFD(nfd); err != nil {
-		_ = cmd.Process.Kill()
-		reap.wait()
-		return exitInternal, err
+	err = notify.ProbeAddFD(nfd)
+	if err == nil {
+		err = notify.ProbeAccess(cmd.Process.Pid)
 	}
-	if err := notify.ProbeAccess(cmd.Process.Pid); err != nil {
+	if err != nil {
 		_ = cmd.Process.Kill()
 		reap.wait()
 		return exitInternal, err

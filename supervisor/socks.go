@@ -2,7 +2,6 @@ package supervisor
 
 import (
 	"sync"
-	"time"
 
 	"github.com/luawrap/luawrap/luaenv"
 
@@ -32,10 +31,9 @@ type sock struct {
 	// partial holds an incomplete message (luawrap.more) taken off the
 	// queue so that the socket stops being readable: a level-triggered
 	// program does not spin on it and an edge-triggered one is woken by
-	// the next bytes. It is judged again with them, until moreDeadline.
-	partial      []byte
-	moreDeadline time.Time
-	moreGen      uint64 // invalidates a pending timeout
+	// the next bytes. It is judged again with them, until --more-timeout.
+	partial []byte
+	moreGen uint64 // invalidates a pending timeout (more.go)
 	// next is a verdict the script gave on bytes behind approved ones
 	// (pipelining): it applies when those reach the head of the queue.
 	next *luaenv.Result

@@ -183,8 +183,15 @@ func (s *Supervisor) send(n *notify.Notif, r reply) {
 }
 
 // warnOnce logs a message the first time key is seen.
+// first reports whether this is the first time key is seen: for things
+// said once per run.
+func (s *Supervisor) first(key any) bool {
+	_, seen := s.warns.LoadOrStore(key, true)
+	return !seen
+}
+
 func (s *Supervisor) warnOnce(key, msg string) {
-	if _, seen := s.warns.LoadOrStore(key, true); !seen {
+	if s.first(key) {
 		s.log.Warn(msg)
 	}
 }

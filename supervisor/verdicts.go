@@ -123,7 +123,7 @@ func (s *Supervisor) wantMore(sk *sock, dup int, view []byte, k int) {
 	}
 	start := len(sk.partial)
 	sk.partial = append(sk.partial, view[k:]...)
-	if err := discard(dup, len(view)-k, view[k:]); err != nil {
+	if err := discard(dup, len(view)-k); err != nil {
 		// The peeked bytes were there and only luawrap reads this socket;
 		// if they could not be taken, nothing is safe to assume.
 		sk.partial = sk.partial[:start]
@@ -145,7 +145,7 @@ func (s *Supervisor) applyHead(sk *sock, dup int, res luaenv.Result, k int) {
 	p := min(res.N, len(sk.partial))
 	s.dropPartial(sk, p)
 	if rest := res.N - p; rest > 0 {
-		if err := discard(dup, rest, nil); err != nil {
+		if err := discard(dup, rest); err != nil {
 			s.refuse(sk, dup, nil, true, "cannot consume an answered message: "+err.Error())
 			return
 		}
@@ -155,12 +155,7 @@ func (s *Supervisor) applyHead(sk *sock, dup int, res luaenv.Result, k int) {
 		// End the connection as a client closing would: what is still
 		// queued is dropped (so the program's close sends no reset over
 		// the reply) and the program's next receive sees end of stream.
-		var b [4096]byte
-		for {
-			if m, _, err := unix.Recvfrom(dup, b[:], unix.MSG_DONTWAIT); err != nil || m <= 0 {
-				break
-			}
-		}
+		drain(dup)
 	}
 	s.sendReply(dup, res.Reply, res.Close)
 }
@@ -172,13 +167,7 @@ func (s *Supervisor) applyHead(sk *sock, dup int, res luaenv.Result, k int) {
 // ECONNREFUSED and the program closes the connection.
 func (s *Supervisor) refuseWith(sk *sock, dup int, reply []byte, k int) {
 	if reply != nil {
-		var b [4096]byte
-		for { // the head of the queue: what the script saw, and maybe more
-			m, _, err := unix.Recvfrom(dup, b[:], unix.MSG_DONTWAIT)
-			if err != nil || m <= 0 {
-				break
-			}
-		}
+		drain(dup) // the head of the queue: what the script saw, and maybe more
 	}
 	s.refuse(sk, dup, reply, reply != nil, "")
 }
@@ -203,17 +192,11 @@ func (s *Supervisor) refuse(sk *sock, dup int, reply []byte, shut bool, why stri
 	s.endConn(sk)
 }
 
-// discard removes want bytes from the head of the queue into buf (or a
-// scratch buffer).
-func discard(fd int, want int, buf []byte) error {
+// discard removes want bytes from the head of the queue.
+func discard(fd int, want int) error {
 	var scratch [4096]byte
 	for want > 0 {
-		b := buf
-		if len(b) == 0 {
-			b = scratch[:]
-		}
-		b = b[:min(len(b), want)]
-		m, _, err := unix.Recvfrom(fd, b, unix.MSG_DONTWAIT)
+		m, _, err := unix.Recvfrom(fd, scratch[:min(len(scratch), want)], unix.MSG_DONTWAIT)
 		if err != nil {
 			return err
 		}
@@ -221,11 +204,18 @@ func discard(fd int, want int, buf []byte) error {
 			return unix.EPIPE
 		}
 		want -= m
-		if len(buf) > 0 {
-			buf = buf[m:]
-		}
 	}
 	return nil
+}
+
+// drain removes everything queued now.
+func drain(fd int) {
+	var scratch [4096]byte
+	for {
+		if m, _, err := unix.Recvfrom(fd, scratch[:], unix.MSG_DONTWAIT); err != nil || m <= 0 {
+			return
+		}
+	}
 }
 
 // connOf returns the script's view of the connection, building it on
