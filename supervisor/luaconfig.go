@@ -98,16 +98,16 @@ func (c *luaConfig) judge(data []byte, conn *luaenv.Conn, log *slog.Logger) luae
 	return res
 }
 
-// accept runs the script's on_accept hook for a new connection.
+// accept runs the script's on_accept hook for a new connection (Pass when
+// it has none).
 func (c *luaConfig) accept(conn *luaenv.Conn, log *slog.Logger) luaenv.Result {
 	p := c.pool.Load()
-	if p == nil || !p.HasAcceptHook() {
+	if p == nil {
 		return luaenv.Result{Verdict: luaenv.Pass}
 	}
 	res := p.Accept(conn)
 	if res.Err != nil {
-		c.stats.errors.Add(1)
-		log.Warn("script error", "script", c.opts.Name, "hook", luaenv.AcceptHook, "err", res.Err)
+		c.scriptError(res.Err, luaenv.AcceptHook, log)
 		if c.onErrorPass {
 			res.Verdict = luaenv.Pass
 		}
@@ -122,16 +122,14 @@ func (c *luaConfig) closed(conn *luaenv.Conn, log *slog.Logger) {
 		return
 	}
 	if err := p.Closed(conn); err != nil {
-		c.stats.errors.Add(1)
-		log.Warn("script error", "script", c.opts.Name, "hook", luaenv.CloseHook, "err", err)
+		c.scriptError(err, luaenv.CloseHook, log)
 	}
 }
 
 // count updates the counters for one call on a message of size bytes.
 func (c *luaConfig) count(res *luaenv.Result, size int, log *slog.Logger) {
 	if res.Err != nil {
-		c.stats.errors.Add(1)
-		log.Warn("script error", "script", c.opts.Name, "err", res.Err)
+		c.scriptError(res.Err, "", log)
 		if c.onErrorPass {
 			*res = luaenv.Result{Verdict: luaenv.Pass, N: size}
 		}
@@ -142,4 +140,15 @@ func (c *luaConfig) count(res *luaenv.Result, size int, log *slog.Logger) {
 	case luaenv.Refuse:
 		c.stats.refused.Add(1)
 	}
+}
+
+// scriptError counts and logs a failed call; hook names the hook, "" for
+// the entry function.
+func (c *luaConfig) scriptError(err error, hook string, log *slog.Logger) {
+	c.stats.errors.Add(1)
+	attrs := []any{"script", c.opts.Name}
+	if hook != "" {
+		attrs = append(attrs, "hook", hook)
+	}
+	log.Warn("script error", append(attrs, "err", err)...)
 }
