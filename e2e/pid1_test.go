@@ -49,7 +49,8 @@ deadline = time.time() + float(sys.argv[1])
 while time.time() < deadline:
     try:
         state = open("/proc/%d/stat" % g).read().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):
+        # ESRCH: reaped between open() and read() of /proc/<pid>/stat
         print("reaped", flush=True)
         sys.exit(0)
     time.sleep(0.005)
