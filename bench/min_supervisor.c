@@ -1,11 +1,13 @@
 /*
  * min_supervisor - the smallest possible seccomp user-notification
- * supervisor: it traps read() and answers every notification CONTINUE
- * (the poll before each receive adds one syscall, as luawrap's leader does).
- * bench/roundtrip.sh uses it as the floor a trapped call can cost on this
- * machine, to compare luawrap's trapped receive with.
+ * supervisor: it traps read() (recvfrom() with -r) and answers every
+ * notification CONTINUE (the poll before each receive adds one syscall, as
+ * luawrap's leader does). bench/roundtrip.sh uses it as the floor a trapped
+ * call can cost on this machine, to compare luawrap's trapped receive with;
+ * bench/nginx.sh runs nginx under it (-r: nginx reads requests with recv)
+ * as the best any design trapping each receive could do.
  *
- * Usage: min_supervisor PROGRAM ARGS...
+ * Usage: min_supervisor [-r] PROGRAM ARGS...
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -56,14 +58,20 @@ int main(int argc, char **argv)
 	struct seccomp_notif n;
 	struct seccomp_notif_resp r;
 	pid_t pid;
+	int nr = __NR_read;
 
+	if (argc > 1 && strcmp(argv[1], "-r") == 0) {
+		nr = __NR_recvfrom;
+		argv++;
+		argc--;
+	}
 	if (argc < 2 || socketpair(AF_UNIX, SOCK_STREAM, 0, sp))
 		return 2;
 	pid = fork();
 	if (pid == 0) {
 		struct sock_filter f[] = {
 			BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-			BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_read, 0, 1),
+			BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, 1),
 			BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
 			BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 		};

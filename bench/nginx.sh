@@ -2,7 +2,9 @@
 # nginx under luawrap with the thesis HTTP check, against the anchors of
 # ../shared/bench/anchors.sh (bare nginx, HAProxy+Lua in front of nginx),
 # with wrk, in one run, as ratios to bare nginx. Rounds alternate the
-# targets so drift on a noisy machine hits them alike.
+# targets so drift on a noisy machine hits them alike. "trap-floor" is nginx
+# under bench/min_supervisor.c answering every recvfrom CONTINUE: what any
+# design that traps each receive costs here before doing any work.
 #   bench/nginx.sh [SECONDS] [ROUNDS]
 # Needs nginx-light, haproxy, wrk; builds luawrap into bench/.out.
 set -euo pipefail
@@ -14,17 +16,24 @@ mkdir -p "$out"
 export PATH=$PATH:/usr/local/go/bin
 go build -o "$out/luawrap" ./cmd/luawrap
 dir=$(mktemp -d)
-trap 'bash "$anchors" stop "$dir" >/dev/null 2>&1; kill $lw 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
+trap 'bash "$anchors" stop "$dir" >/dev/null 2>&1; kill $lw 2>/dev/null; kill "$(cat "$dir/floor-nginx.pid" 2>/dev/null)" 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
 bash "$anchors" start "$dir" "$base" >/dev/null
 # The same nginx configuration, on its own port, under luawrap.
 sed -e "s/127.0.0.1:$base /127.0.0.1:$((base + 3)) /" -e "s#pid $dir/nginx.pid#pid $dir/lw-nginx.pid#" \
 	"$dir/nginx.conf" >"$dir/lw-nginx.conf"
 "$out/luawrap" --script examples/scripts/http_check.lua -- nginx -c "$dir/lw-nginx.conf" -p "$dir" >"$dir/lw.log" 2>&1 &
 lw=$!
-for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$((base + 3))/" && break; sleep 0.1; done
+gcc -O2 -o "$out/min_supervisor" bench/min_supervisor.c
+sed -e "s/127.0.0.1:$base /127.0.0.1:$((base + 4)) /" -e "s#pid $dir/nginx.pid#pid $dir/floor-nginx.pid#" \
+	"$dir/nginx.conf" >"$dir/floor-nginx.conf"
+"$out/min_supervisor" -r nginx -c "$dir/floor-nginx.conf" -p "$dir" >"$dir/floor.log" 2>&1 &
+floor=$!
+for port in $((base + 3)) $((base + 4)); do
+	for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+done
 
 declare -A sum
-targets="bare:$base luawrap:$((base + 3)) haproxy-tcp-thesis:$((base + 2)) haproxy-http-lua:$((base + 1))"
+targets="bare:$base trap-floor:$((base + 4)) luawrap:$((base + 3)) haproxy-tcp-thesis:$((base + 2)) haproxy-http-lua:$((base + 1))"
 for r in $(seq "$rounds"); do
 	for mode in keepalive close; do
 		hdr=()

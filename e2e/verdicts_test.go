@@ -262,6 +262,29 @@ func TestVerdictOnAccept(t *testing.T) {
 	})
 }
 
+// on_close runs for every connection the program accepted, also one that
+// never carried a byte (nothing was judged on it); conn.peer is known from
+// the accept.
+func TestVerdictOnCloseSilentConnection(t *testing.T) {
+	forEachServer(t, func(t *testing.T, vs verdictServer) {
+		script := writeScript(t, `function process() return true end
+function on_close(conn) luawrap.info("closed", conn.id, conn.bytes, conn.peer) end`)
+		args := append(append([]string{testapps.Build(t, "echo_server"), "-n"}, vs.args...), "0")
+		srv := startWrapped(t, nil, []string{"--script", script}, args...)
+		c, err := net.DialTimeout("tcp", srv.Addr(), e2eWait)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l := mustLine(t, srv, "accept"); l != "accept 1" {
+			t.Fatalf("server line %q", l)
+		}
+		c.Close()
+		if !poll(e2eWait, func() bool { return strings.Contains(srv.Stderr(), `msg="closed 1 0 127.0.0.1"`) }) {
+			t.Fatalf("on_close did not run for a connection without data:\n%s", srv.Stderr())
+		}
+	})
+}
+
 // on_close runs when the program closes a connection the client keeps
 // open: luawrap sees no end of stream then, its sweeper finds the socket
 // gone (python's http.server closes after an HTTP/1.0 response).

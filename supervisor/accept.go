@@ -2,7 +2,6 @@ package supervisor
 
 import (
 	"encoding/binary"
-	"unsafe"
 
 	"github.com/luawrap/luawrap/luaenv"
 	"github.com/luawrap/luawrap/notify"
@@ -91,63 +90,80 @@ func (s *Supervisor) waitAccept(n notify.Notif, th *thread, sk *sock, dup int, c
 // blocking, then installs it. wait=true: nothing to accept on a blocking
 // listener.
 func (s *Supervisor) acceptLocked(n *notify.Notif, th *thread, sk *sock, dup int, c *acceptCall) (r reply, wait bool) {
-	var conn int
 	if len(sk.pending) > 0 {
-		conn = sk.pending[0]
+		conn := sk.pending[0]
 		sk.pending = sk.pending[1:]
-	} else {
-		for {
-			// All accepts on a Lua listener go through luawrap under
-			// sk.mu, so a readable listener has a connection for us:
-			// accept4 won't block.
-			if !readable(dup) {
-				if nonBlocking(dup) {
-					return fail(unix.EAGAIN), false
-				}
-				return reply{}, true
-			}
-			var err error
-			conn, _, err = unix.Accept4(dup, unix.SOCK_CLOEXEC)
-			if err == unix.EAGAIN && !nonBlocking(dup) {
-				return reply{}, true // taken by a process outside luawrap
-			}
-			if err != nil {
-				return failErr(err), false
-			}
-			cookie, err := socketCookie(conn)
-			if err != nil {
-				unix.Close(conn)
-				return failErr(err), false
-			}
-			if s.admit(sk, conn, cookie) {
-				break
-			}
-			unix.Close(conn) // refused by on_accept: the program never sees it
-		}
+		return s.installOrKeep(n, th, sk, conn, nil, c), false
 	}
-	r, keep := s.install(n, th, conn, c)
+	if sk.listenProto == 0 {
+		sk.listenProto, _ = unix.GetsockoptInt(dup, unix.SOL_SOCKET, unix.SO_PROTOCOL)
+	}
+	var peer rawAddr
+	for {
+		// All accepts on a Lua listener go through luawrap under sk.mu, so
+		// a readable listener has a connection for us: accept4 won't block.
+		if !readable(dup) {
+			if nonBlocking(dup) {
+				return fail(unix.EAGAIN), false
+			}
+			return reply{}, true
+		}
+		// The program's SOCK_NONBLOCK is set by accept4 itself on the open
+		// file description the program receives (KERNEL-NOTES pitfall 9).
+		conn, err := accept4(dup, unix.SOCK_CLOEXEC|c.flags&unix.SOCK_NONBLOCK, &peer)
+		if err == unix.EAGAIN && !nonBlocking(dup) {
+			return reply{}, true // taken by a process outside luawrap
+		}
+		if err != nil {
+			return failErr(err), false
+		}
+		cookie, err := socketCookie(conn)
+		if err != nil {
+			unix.Close(conn)
+			return failErr(err), false
+		}
+		if s.admit(sk, conn, cookie, &peer) {
+			return s.installOrKeep(n, th, sk, conn, &peer, c), false
+		}
+		unix.Close(conn) // refused by on_accept: the program never sees it
+	}
+}
+
+// installOrKeep installs conn, or keeps it for the listener's next accept
+// when the call was interrupted. peer is the address accept4 gave (nil for
+// a kept connection: it is asked again, and its flags set again).
+func (s *Supervisor) installOrKeep(n *notify.Notif, th *thread, sk *sock, conn int, peer *rawAddr, c *acceptCall) reply {
+	r, keep := s.install(n, th, conn, peer, c)
 	if keep {
-		sk.pending = append(sk.pending, conn) // the call was interrupted: next accept gets it
+		sk.pending = append(sk.pending, conn) // the next accept gets it
 	} else {
 		unix.Close(conn)
 	}
-	return r, false
+	return r
 }
 
 // admit registers a new connection of listener sk, unless the script's
 // on_accept hook refuses it: then its reply (if any) is sent, the
-// connection shut, and on_close runs.
-func (s *Supervisor) admit(sk *sock, conn int, cookie uint64) bool {
+// connection shut, and on_close runs. The script's view of the connection
+// is built here, where the peer's address comes with accept4.
+func (s *Supervisor) admit(sk *sock, conn int, cookie uint64, peer *rawAddr) bool {
 	nsk := &sock{cookie: cookie, lua: sk.lua}
 	// An accepted TCP connection is in sock_diag's TCP table from the
 	// start, so the sweeper may drop its state (and run on_close) as soon
 	// as it is missing, even if it never saw it. Other protocols (an MPTCP
 	// client's connection) are kept until seen, i.e. until luawrap exits.
-	if proto, err := unix.GetsockoptInt(conn, unix.SOL_SOCKET, unix.SO_PROTOCOL); err == nil && proto == unix.IPPROTO_TCP {
-		nsk.seen = true
+	// A TCP listener only accepts TCP; an MPTCP one gives MPTCP sockets or,
+	// for plain TCP clients, TCP ones (mptcp_stream_accept's fallback).
+	nsk.seen = sk.listenProto == unix.IPPROTO_TCP
+	if !nsk.seen {
+		proto, err := unix.GetsockoptInt(conn, unix.SOL_SOCKET, unix.SO_PROTOCOL)
+		nsk.seen = err == nil && proto == unix.IPPROTO_TCP
 	}
+	var local rawAddr
+	_ = sockName(conn, false, &local)
+	nsk.conn = luaenv.NewConn(s.connIDs.Add(1), peer.addrPort(), local.addrPort())
 	if p := sk.lua.pool.Load(); p != nil && p.HasAcceptHook() {
-		res := sk.lua.accept(s.connOf(nsk, conn), s.log)
+		res := sk.lua.accept(nsk.conn, s.log)
 		if res.Verdict != luaenv.Pass {
 			s.sendReply(conn, res.Reply, true)
 			sk.lua.stats.refused.Add(1)
@@ -161,26 +177,25 @@ func (s *Supervisor) admit(sk *sock, conn int, cookie uint64) bool {
 
 // install puts luawrap's conn into the program as the accept's result.
 // keep=true means the call is gone and conn must be kept for the next one.
-func (s *Supervisor) install(n *notify.Notif, th *thread, conn int, c *acceptCall) (r reply, keep bool) {
-	// SOCK_NONBLOCK is a file status flag: set it on luawrap's copy, the
-	// open file description the program receives (KERNEL-NOTES pitfall 9).
-	if err := unix.SetNonblock(conn, c.flags&unix.SOCK_NONBLOCK != 0); err != nil {
-		return failErr(err), true
-	}
-	pid := int(n.Pid)
-	if c.addr != 0 {
-		var sa unix.RawSockaddrAny
-		l := uint32(unix.SizeofSockaddrAny)
-		if _, _, e := unix.Syscall(unix.SYS_GETPEERNAME, uintptr(conn), uintptr(unsafe.Pointer(&sa)), uintptr(unsafe.Pointer(&l))); e != 0 {
-			// The peer is already gone (reset): the kernel still returns
-			// the connection; an empty address is what getpeername lacks.
-			l = 0
+func (s *Supervisor) install(n *notify.Notif, th *thread, conn int, peer *rawAddr, c *acceptCall) (r reply, keep bool) {
+	if peer == nil {
+		// A kept connection: its flags are set for this call, and its
+		// peer asked again (the kernel gives the address even after a
+		// reset: an empty one is what getpeername lacks then).
+		if err := unix.SetNonblock(conn, c.flags&unix.SOCK_NONBLOCK != 0); err != nil {
+			return failErr(err), true
 		}
-		raw := unsafe.Slice((*byte)(unsafe.Pointer(&sa)), int(l))
+		peer = new(rawAddr)
+		_ = sockName(conn, true, peer)
+	}
+	if c.addr != 0 {
+		raw := peer.bytes()
 		k, _ := addrCopy(c.userLen, raw)
 		var lb [4]byte
-		binary.NativeEndian.PutUint32(lb[:], l)
-		if notify.WriteMem(pid, c.addr, raw[:k]) != nil || notify.WriteMem(pid, c.addrlen, lb[:]) != nil {
+		binary.NativeEndian.PutUint32(lb[:], peer.len)
+		// The address and its length in one process_vm_writev.
+		segs := []notify.Segment{{Addr: c.addr, Len: k}, {Addr: c.addrlen, Len: len(lb)}}
+		if notify.WriteMemv(int(n.Pid), segs, append(raw[:k:k], lb[:]...)) != nil {
 			return fail(unix.EFAULT), true
 		}
 	}

@@ -16,6 +16,9 @@ const (
 	inetDiagMsgSize   = 72
 	inetDiagCookieOff = 44
 	inetDiagInodeOff  = 68
+	// include/net/tcp_states.h
+	tcpTimeWait   = 6
+	tcpNewSynRecv = 12
 )
 
 // heldTCPSockets returns the cookies of every TCP socket (IPv4 and IPv6) in
@@ -47,7 +50,10 @@ func dumpTCP(fd int, family uint8, held map[uint64]bool) error {
 	body := req[unix.NLMSG_HDRLEN:]
 	body[0] = family
 	body[1] = unix.IPPROTO_TCP
-	binary.NativeEndian.PutUint32(body[4:], 0xffffffff) // every TCP state
+	// Every TCP state but those of sockets no process can hold (TIME_WAIT
+	// and NEW_SYN_RECV mini-sockets, inode 0 anyway): after a burst of
+	// short connections there are tens of thousands of TIME_WAIT ones.
+	binary.NativeEndian.PutUint32(body[4:], 0xffffffff&^(1<<tcpTimeWait|1<<tcpNewSynRecv))
 	if err := unix.Sendto(fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return fmt.Errorf("sock_diag dump: %w", err)
 	}

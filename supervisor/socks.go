@@ -46,6 +46,8 @@ type sock struct {
 	// Listener side: connections accepted for a call that was interrupted
 	// before they could be installed; the next accept gets them first.
 	pending []int
+	// listenProto is the listener's SO_PROTOCOL, asked at its first accept.
+	listenProto int
 }
 
 // registry maps socket cookies to their state.

@@ -1,7 +1,6 @@
 package supervisor
 
 import (
-	"net/netip"
 	"time"
 
 	"github.com/luawrap/luawrap/luaenv"
@@ -218,18 +217,15 @@ func drain(fd int) {
 	}
 }
 
-// connOf returns the script's view of the connection, building it on
-// first use.
+// connOf returns the script's view of the connection. Accepted ones have
+// it from admit; it is built here on first use for the others (a socket
+// that got the ULP after it was connected).
 func (s *Supervisor) connOf(sk *sock, dup int) *luaenv.Conn {
 	if sk.conn == nil {
-		var peer, local netip.AddrPort
-		if sa, err := unix.Getpeername(dup); err == nil {
-			peer = sockaddrAddrPort(sa)
-		}
-		if sa, err := unix.Getsockname(dup); err == nil {
-			local = sockaddrAddrPort(sa)
-		}
-		sk.conn = luaenv.NewConn(s.connIDs.Add(1), peer, local)
+		var peer, local rawAddr
+		_ = sockName(dup, true, &peer)
+		_ = sockName(dup, false, &local)
+		sk.conn = luaenv.NewConn(s.connIDs.Add(1), peer.addrPort(), local.addrPort())
 	}
 	return sk.conn
 }
