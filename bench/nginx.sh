@@ -32,7 +32,8 @@ for port in $((base + 3)) $((base + 4)); do
 	for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
 done
 
-declare -A sum
+declare -A sum cpu
+ticks() { awk '{print $14 + $15}' "/proc/$lw/stat"; }
 targets="bare:$base trap-floor:$((base + 4)) luawrap:$((base + 3)) haproxy-tcp-thesis:$((base + 2)) haproxy-http-lua:$((base + 1))"
 for r in $(seq "$rounds"); do
 	for mode in keepalive close; do
@@ -40,7 +41,13 @@ for r in $(seq "$rounds"); do
 		[ "$mode" = close ] && hdr=(-H "Connection: close")
 		for t in $targets; do
 			name=${t%%:*} port=${t##*:}
+			t0=$(ticks)
 			rps=$(wrk -t2 -c8 -d"${secs}s" "${hdr[@]}" "http://127.0.0.1:$port/" | awk '/Requests\/sec/ {print $2}')
+			if [ "$name" = luawrap ]; then
+				# luawrap's own CPU (its threads; nginx is its child) per request
+				cpu[$mode]=$(awk -v c="${cpu[$mode]:-0}" -v t="$(($(ticks) - t0))" -v hz="$(getconf CLK_TCK)" \
+					-v n="$(awk -v r="$rps" -v s="$secs" 'BEGIN {print r * s}')" 'BEGIN {print c + t / hz * 1e6 / n}')
+			fi
 			sum[$name.$mode]=$(awk -v a="${sum[$name.$mode]:-0}" -v b="$rps" 'BEGIN {print a + b}')
 		done
 	done
@@ -55,3 +62,6 @@ for t in $targets; do
 	printf '%-20s %12s %8.2f %12s %8.2f\n' "$name" "$k" "$(awk -v a="$k" -v b="$kb" 'BEGIN {print a / b}')" \
 		"$c" "$(awk -v a="$c" -v b="$cb" 'BEGIN {print a / b}')"
 done
+printf 'luawrap CPU per request: keep-alive %.0f us, close %.0f us\n' \
+	"$(awk -v c="${cpu[keepalive]}" -v n="$rounds" 'BEGIN {print c / n}')" \
+	"$(awk -v c="${cpu[close]}" -v n="$rounds" 'BEGIN {print c / n}')"
