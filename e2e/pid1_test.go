@@ -212,3 +212,57 @@ func alive(pid int) bool {
 	s := string(b)
 	return !strings.HasPrefix(strings.Fields(s[strings.LastIndexByte(s, ')')+1:])[0], "Z")
 }
+
+// pid1Graceful serves one connection; SIGTERM only marks it as stopping,
+// so a receive it interrupts is retried (PEP 475) and the request finished.
+const pid1Graceful = `import signal, socket, sys
+stopping = False
+def term(n, f):
+    global stopping
+    stopping = True
+    print("got SIGTERM", flush=True)
+signal.signal(signal.SIGTERM, term)
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(8)
+print("listening", s.getsockname()[1], flush=True)
+c, _ = s.accept()
+print("accepted", flush=True)
+data = c.recv(100)
+c.sendall(data)
+c.close()
+print("served", stopping, flush=True)
+sys.exit(0 if stopping else 3)
+`
+
+// SIGTERM to luawrap while the program sits in a judged receive: the call
+// in flight is answered (interrupted, so the program's handler runs, then
+// restarted), not dropped, and the bytes that come next are judged and
+// delivered; the program finishes its request and its status is luawrap's.
+func TestSIGTERMCallInFlight(t *testing.T) {
+	py := sigPython(t)
+	script := writeScript(t, `function process(data) return not data:find("EVIL", 1, true) end`)
+	srv := startWrapped(t, nil, []string{"--script", script}, py, pid1Script(t, "graceful.py", pid1Graceful))
+	c := dialSend(t, srv.Addr())
+	defer c.Close()
+	mustLine(t, srv, "accepted")
+	prog := programPid(t, srv)
+	waitBlockedIn(t, prog, "recvfrom", syscall.SYS_RECVFROM)
+	if err := srv.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	mustLine(t, srv, "got SIGTERM")
+	waitBlockedIn(t, prog, "recvfrom (restarted)", syscall.SYS_RECVFROM)
+	if _, err := c.Write([]byte("hello\n")); err != nil {
+		t.Fatal(err)
+	}
+	if got := readN(t, c, 6); got != "hello\n" {
+		t.Fatalf("echo %q", got)
+	}
+	if l := mustLine(t, srv, "served"); l != "served True" {
+		t.Fatalf("program: %q", l)
+	}
+	if code := exitCode(t, srv, e2eWait); code != 0 {
+		t.Fatalf("exit status %d\n%s", code, srv.Stderr())
+	}
+}
