@@ -135,13 +135,7 @@ func serversNginx(t *testing.T, lwFlags []string, o serversNginxOpts) *serversTa
 	}
 	argv := serversArgv(t, lwFlags, "nginx", "-e", "stderr", "-p", dir, "-c", conf, "-g", "daemon off; master_process on;")
 	srv := testapps.Start(t, append(append([]string(nil), o.prefix...), argv...), nil)
-	errorLog := filepath.Join(dir, "error.log")
-	t.Cleanup(func() {
-		if t.Failed() {
-			b, _ := os.ReadFile(errorLog)
-			t.Logf("nginx error.log:\n%s", serversTail(string(b), 8192))
-		}
-	})
+	serversNginxShowErrors(t, dir)
 	// nginx prints nothing when ready: wait for its listening sockets.
 	serversWaitListeners(t, srv, port, v4+1)
 	if extra != 0 {
@@ -154,9 +148,33 @@ func serversNginx(t *testing.T, lwFlags []string, o serversNginxOpts) *serversTa
 		}
 		serversNginxWorkers(t, srv, want)
 	}
+	tg := serversNginxTarget("nginx", srv, port, dir)
+	tg.refusals = func() int {
+		// error_log at info: "recv() failed (111: Connection refused)".
+		b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+		return strings.Count(string(b), "(111: Connection refused)")
+	}
+	return tg
+}
+
+// serversNginxShowErrors logs the error.log of the nginx whose prefix is
+// dir if the test fails.
+func serversNginxShowErrors(t *testing.T, dir string) {
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+			t.Logf("nginx error.log:\n%s", serversTail(string(b), 8192))
+		}
+	})
+}
+
+// serversNginxTarget is an nginx started with prefix dir and
+// serversNginxConf, serving on port: its requests are counted from its
+// access log.
+func serversNginxTarget(name string, srv *testapps.Server, port int, dir string) *serversTarget {
 	access := filepath.Join(dir, "access.log")
 	return &serversTarget{
-		name: "nginx",
+		name: name,
 		srv:  srv,
 		host: "127.0.0.1",
 		port: port,
@@ -164,11 +182,6 @@ func serversNginx(t *testing.T, lwFlags []string, o serversNginxOpts) *serversTa
 		log: func() []string {
 			b, _ := os.ReadFile(access)
 			return serversAccessLog(string(b))
-		},
-		refusals: func() int {
-			// error_log at info: "recv() failed (111: Connection refused)".
-			b, _ := os.ReadFile(errorLog)
-			return strings.Count(string(b), "(111: Connection refused)")
 		},
 	}
 }

@@ -288,28 +288,11 @@ func TestUnprivileged(t *testing.T) {
 		}
 		srv := testapps.Start(t, e.argv("nginx", "-e", "stderr", "-p", dir, "-c", conf,
 			"-g", "daemon off; master_process on;"), nil)
-		t.Cleanup(func() {
-			if t.Failed() {
-				b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-				t.Logf("nginx error.log:\n%s", serversTail(string(b), 8192))
-			}
-		})
+		serversNginxShowErrors(t, dir)
 		serversWaitListeners(t, srv, port, 2)
 		e.checkProcs(t, srv)
 		serversNginxWorkers(t, srv, unprivID)
-		access := filepath.Join(dir, "access.log")
-		tg := &serversTarget{
-			name: "nginx (uid 65534)",
-			srv:  srv,
-			host: "127.0.0.1",
-			port: port,
-			body: serversPage,
-			log: func() []string {
-				b, _ := os.ReadFile(access)
-				return serversAccessLog(string(b))
-			},
-		}
-		serversFiltered(t, tg)
+		serversFiltered(t, serversNginxTarget("nginx (uid 65534)", srv, port, dir))
 	})
 
 	t.Run("thesis server", func(t *testing.T) {
