@@ -122,6 +122,18 @@ func (m *multiprocServer) accepted(t *testing.T) int {
 	return pid
 }
 
+// connect opens a connection to the server and waits for the child that
+// serves it; the connection is closed when the test ends.
+func (m *multiprocServer) connect(t *testing.T) (c *net.TCPConn, port, child int) {
+	t.Helper()
+	c, port, err := multiprocDial(m.srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, port, m.accepted(t)
+}
+
 // countLines counts stdout lines matching re.
 func (m *multiprocServer) countLines(re *regexp.Regexp) int {
 	n := 0
@@ -221,12 +233,7 @@ func TestForkServer(t *testing.T) {
 			t.Run("one connection", func(t *testing.T) {
 				t.Parallel()
 				m := multiprocStart(t, mode.flags, "0")
-				c, port, err := multiprocDial(m.srv.Addr())
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer c.Close()
-				child := m.accepted(t)
+				c, port, child := m.connect(t)
 				// The parent printed the line after closing its copy.
 				conn := multiprocConnSocket(t, child)
 				if holdsSocket(m.parent, conn) {
@@ -365,12 +372,7 @@ func TestForkServerExec(t *testing.T) {
 			t.Parallel()
 			bin := testapps.Build(t, "fork_server")
 			m := multiprocStart(t, c.flags, c.opt, bin, "0")
-			conn, port, err := multiprocDial(m.srv.Addr())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
-			child := m.accepted(t)
+			conn, port, child := m.connect(t)
 			msg := "to the helper\n"
 			if err := multiprocEcho(conn, msg); err != nil {
 				t.Fatal(err)
@@ -401,12 +403,7 @@ func TestForkServerExec(t *testing.T) {
 		t.Parallel()
 		bin := testapps.Build(t, "fork_server")
 		m := multiprocStart(t, nil, "-x", bin, "0")
-		conn, _, err := multiprocDial(m.srv.Addr())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		child := m.accepted(t)
+		conn, _, child := m.connect(t)
 		mustLine(t, m.srv, fmt.Sprintf("child %d dup2 EBADF", child))
 		conn.Write([]byte("anyone there?\n"))
 		if b, err := io.ReadAll(conn); len(b) > 0 {
@@ -433,12 +430,7 @@ func TestForkServerLastHolder(t *testing.T) {
 	t.Run("child after parent", func(t *testing.T) {
 		t.Parallel()
 		m := multiprocStart(t, nil, "0")
-		c, port, err := multiprocDial(m.srv.Addr())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		child := m.accepted(t)
+		c, port, child := m.connect(t)
 		if err := multiprocEcho(c, "first\n"); err != nil {
 			t.Fatal(err)
 		}
@@ -457,12 +449,7 @@ func TestForkServerLastHolder(t *testing.T) {
 	t.Run("parent after child", func(t *testing.T) {
 		t.Parallel()
 		m := multiprocStart(t, nil, "-k", "1", "0")
-		c, port, err := multiprocDial(m.srv.Addr())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		child := m.accepted(t)
+		c, port, child := m.connect(t)
 		conn := multiprocConnSocket(t, child)
 		if !holdsSocket(m.parent, conn) {
 			t.Fatalf("fork_server -k: the parent %d does not hold the connection %s", m.parent, conn)
@@ -529,12 +516,8 @@ func multiprocSwept(t *testing.T, m *multiprocServer) {
 // exit.
 func multiprocControl(t *testing.T, m *multiprocServer) {
 	t.Helper()
-	c, port, err := multiprocDial(m.srv.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	child := m.accepted(t)
+	c, port, child := m.connect(t)
+	defer c.Close() // now: several controls may run in one test
 	if err := multiprocEcho(c, "control\n"); err != nil {
 		t.Fatal(err)
 	}
