@@ -9,17 +9,17 @@ import (
 	"math/rand/v2"
 	"net"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/luawrap/luawrap/testapps"
 )
 
 // exampleScript is the path of an example script.
 func exampleScript(name string) string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "examples", "scripts", name)
+	return filepath.Join(testapps.Root(), "examples", "scripts", name)
 }
 
 // exchange sends pieces on a new connection (each its own segment, paced
@@ -54,15 +54,6 @@ func exchange(t *testing.T, addr string, pace time.Duration, want int, pieces ..
 		}
 	}
 	return string(got)
-}
-
-// bytewise splits s into one-byte pieces.
-func bytewise(s string) []string {
-	out := make([]string, len(s))
-	for i := range s {
-		out[i] = s[i : i+1]
-	}
-	return out
 }
 
 func statusOf(resp string) string {
@@ -132,7 +123,7 @@ func TestExampleStaticCacheNginx(t *testing.T) {
 	// not its business (this script validates nothing), so they go to
 	// nginx, which rejects them itself.
 	health := "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-	if resp := exchange(t, tg.addr(), time.Millisecond, 0, bytewise(health)...); !strings.HasSuffix(resp, "\r\n\r\nok\n") {
+	if resp := exchange(t, tg.addr(), time.Millisecond, 0, testapps.Bytewise(health)...); !strings.HasSuffix(resp, "\r\n\r\nok\n") {
 		t.Fatalf("dribbled /healthz: %q", resp)
 	}
 	big := "GET /big HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 40<<10) + "\r\n\r\n"
@@ -154,7 +145,7 @@ func TestExampleStrictNginx(t *testing.T) {
 	tg := serversNginx(t, []string{"--script", exampleScript("http_strict.lua")}, serversNginxOpts{})
 	serversCurlValid(t, tg)
 	valid := "GET " + serversValidPath + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-	if resp := exchange(t, tg.addr(), time.Millisecond, 0, bytewise(valid)...); !strings.HasPrefix(resp, "HTTP/1.1 200") {
+	if resp := exchange(t, tg.addr(), time.Millisecond, 0, testapps.Bytewise(valid)...); !strings.HasPrefix(resp, "HTTP/1.1 200") {
 		t.Fatalf("a valid request dribbled byte by byte: %q", statusOf(resp))
 	}
 	rng := rand.New(rand.NewPCG(3, 4))
@@ -170,7 +161,7 @@ func TestExampleStrictNginx(t *testing.T) {
 	}{
 		{"oversized header", []string{"GET /big HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 20<<10) + "\r\n\r\n"}, 0, "431"},
 		{"endless header dribbled", []string{"GET /endless HTTP/1.1\r\nHost: x\r\nX-A: ", strings.Repeat("b", 8<<10), strings.Repeat("c", 8<<10), strings.Repeat("d", 8<<10)}, 5 * time.Millisecond, "431"},
-		{"NUL dribbled byte by byte", bytewise("GET /nul HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n"), time.Millisecond, "400"},
+		{"NUL dribbled byte by byte", testapps.Bytewise("GET /nul HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n"), time.Millisecond, "400"},
 		{"bare LF", []string{"GET /lf HTTP/1.1\nHost: x\r\n\r\n"}, 0, "400"},
 		{"CL and TE (smuggling)", []string{"POST /smuggle HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"}, 0, "400"},
 		{"space before colon", []string{"GET /sp HTTP/1.1\r\nHost : x\r\n\r\n"}, 0, "400"},

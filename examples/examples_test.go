@@ -1,44 +1,25 @@
 package examples_test
 
 import (
-	"bytes"
 	"log/slog"
 	"math/rand"
 	"net/netip"
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/luawrap/luawrap/luaenv"
+	"github.com/luawrap/luawrap/testapps"
 )
 
 // maxMessage is luawrap's default --max-message: the most bytes one call sees.
 const maxMessage = 64 << 10
 
-// syncBuffer collects a pool's log records.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // script is a pool running scripts/name (after edit, if any, which may
 // change its knobs) and the log it writes. Extra chunks run after it.
-func script(t *testing.T, name string, edit func(string) string, extra ...string) (*luaenv.Pool, *syncBuffer) {
+func script(t *testing.T, name string, edit func(string) string, extra ...string) (*luaenv.Pool, *testapps.LockedBuffer) {
 	t.Helper()
 	src, err := os.ReadFile("scripts/" + name)
 	if err != nil {
@@ -63,7 +44,7 @@ func script(t *testing.T, name string, edit func(string) string, extra ...string
 		}
 		chunks = append(chunks, c)
 	}
-	logs := &syncBuffer{}
+	logs := &testapps.LockedBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	pool, err := luaenv.NewPool(luaenv.Program{Chunks: chunks, Entry: "process"}, luaenv.Options{Logger: logger})
 	if err != nil {
@@ -139,15 +120,6 @@ func feed(t *testing.T, p *luaenv.Pool, c *luaenv.Conn, segments ...string) outc
 	}
 	o.pending = buf
 	return o
-}
-
-// bytewise splits s into one-byte segments.
-func bytewise(s string) []string {
-	segs := make([]string, len(s))
-	for i := range s {
-		segs[i] = s[i : i+1]
-	}
-	return segs
 }
 
 // status is a reply's status code, 0 if it has no HTTP status line.
@@ -277,7 +249,7 @@ func TestHTTPStrictPipelined(t *testing.T) {
 func TestHTTPStrictByteByByte(t *testing.T) {
 	p, _ := script(t, "http_strict.lua", nil)
 	req := "GET /index.html HTTP/1.1\r\nHost: a\r\nAccept: */*\r\n\r\n"
-	o := feed(t, p, conn("192.0.2.1:4000"), bytewise(req)...)
+	o := feed(t, p, conn("192.0.2.1:4000"), testapps.Bytewise(req)...)
 	passes(t, o, req)
 	for i, s := range o.steps[:len(o.steps)-1] {
 		if s.v != luaenv.More {
@@ -290,12 +262,12 @@ func TestHTTPStrictByteByByte(t *testing.T) {
 
 	// Two pipelined requests, the second with a body, byte by byte.
 	post := "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nbody"
-	o = feed(t, p, conn("192.0.2.1:4001"), bytewise(req+post)...)
+	o = feed(t, p, conn("192.0.2.1:4001"), testapps.Bytewise(req+post)...)
 	passes(t, o, req+post)
 
 	// A bad byte is refused when it arrives, not when the head is complete.
 	bad := "GET / HTTP/1.1\r\nHost: a\r\nX: \x00"
-	o = feed(t, p, conn("192.0.2.1:4002"), bytewise(bad+"rest\r\n\r\n")...)
+	o = feed(t, p, conn("192.0.2.1:4002"), testapps.Bytewise(bad+"rest\r\n\r\n")...)
 	if !o.refused || len(o.steps) != len(bad) || status(o.reply) != 400 {
 		t.Fatalf("refused %v after %d steps (want %d): %q", o.refused, len(o.steps), len(bad), o.reply)
 	}
@@ -536,7 +508,7 @@ func TestStaticCachePipelined(t *testing.T) {
 	}
 
 	// Byte by byte: More until each head is complete.
-	o = feed(t, p, conn("192.0.2.1:4002"), bytewise(health+index)...)
+	o = feed(t, p, conn("192.0.2.1:4002"), testapps.Bytewise(health+index)...)
 	if o.refused || o.delivered != index || len(o.answers) != 1 || o.pending != "" ||
 		!strings.HasSuffix(o.answers[0], "\r\n\r\nok\n") {
 		t.Fatalf("outcome %+v", o)

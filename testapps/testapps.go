@@ -204,29 +204,39 @@ type Server struct {
 	exitErr error         // cmd.Wait result, valid once exited is closed
 	port    int
 
-	stderr  lockedBuffer
+	stderr  LockedBuffer
 	exited  chan struct{}
 	stop    sync.Once
 	stopErr error
 }
 
-// lockedBuffer is a bytes.Buffer safe for exec's copier goroutine plus
-// concurrent readers.
-type lockedBuffer struct {
+// LockedBuffer is a bytes.Buffer safe for concurrent writers and readers:
+// exec's copier goroutine, a logger used by several goroutines.
+type LockedBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+func (l *LockedBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *lockedBuffer) String() string {
+func (l *LockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// Bytewise splits s into one-byte pieces: a message dribbled one byte per
+// segment, the hardest case for a filter that must wait for the rest.
+func Bytewise(s string) []string {
+	out := make([]string, len(s))
+	for i := range s {
+		out[i] = s[i : i+1]
+	}
+	return out
 }
 
 // Start runs argv with stdout parsed into lines and stderr captured. env
