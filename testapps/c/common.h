@@ -98,11 +98,12 @@ static inline int parse_port(const char *s)
 }
 
 /*
- * make_listener binds 0.0.0.0:port (or [::]:port with v6) and listens.
- * The ULP is attached by the caller afterwards: the module only allowed
- * scripts on sockets in TCP_LISTEN state (thesis, section 5.2).
+ * make_listener_at binds port on the wildcard address (0.0.0.0, or [::]
+ * with v6) or, with loopback, on 127.0.0.1 / ::1, and listens. The ULP is
+ * attached by the caller afterwards: the module only allowed scripts on
+ * sockets in TCP_LISTEN state (thesis, section 5.2).
  */
-static inline int make_listener(int port, int v6)
+static inline int make_listener_at(int port, int v6, int loopback)
 {
 	int fd, one = 1;
 
@@ -117,23 +118,29 @@ static inline int make_listener(int port, int v6)
 
 		memset(&a, 0, sizeof(a));
 		a.sin6_family = AF_INET6;
-		a.sin6_addr = in6addr_any;
+		a.sin6_addr = loopback ? in6addr_loopback : in6addr_any;
 		a.sin6_port = htons(port);
 		if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == -1)
-			die("bind [::]:%d: %s", port, strerror(errno));
+			die("bind [%s]:%d: %s", loopback ? "::1" : "::", port, strerror(errno));
 	} else {
 		struct sockaddr_in a;
 
 		memset(&a, 0, sizeof(a));
 		a.sin_family = AF_INET;
-		a.sin_addr.s_addr = htonl(INADDR_ANY);
+		a.sin_addr.s_addr = htonl(loopback ? INADDR_LOOPBACK : INADDR_ANY);
 		a.sin_port = htons(port);
 		if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == -1)
-			die("bind 0.0.0.0:%d: %s", port, strerror(errno));
+			die("bind %s:%d: %s", loopback ? "127.0.0.1" : "0.0.0.0", port, strerror(errno));
 	}
 	if (listen(fd, 128) == -1)
 		die("listen: %s", strerror(errno));
 	return fd;
+}
+
+/* make_listener binds 0.0.0.0:port (or [::]:port with v6) and listens. */
+static inline int make_listener(int port, int v6)
+{
+	return make_listener_at(port, v6, 0);
 }
 
 /*

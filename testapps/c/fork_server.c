@@ -168,28 +168,6 @@ child(int listener, int conn, int parent, const char *exe, int dup3)
 	_exit(127);
 }
 
-/* listen_local binds 127.0.0.1:port and listens. */
-static int listen_local(int port)
-{
-	struct sockaddr_in a;
-	int fd, one = 1;
-
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (fd == -1)
-		die("socket: %s", strerror(errno));
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1)
-		die("setsockopt SO_REUSEADDR: %s", strerror(errno));
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	a.sin_port = htons(port);
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == -1)
-		die("bind 127.0.0.1:%d: %s", port, strerror(errno));
-	if (listen(fd, 128) == -1)
-		die("listen: %s", strerror(errno));
-	return fd;
-}
-
 int main(int argc, char **argv)
 {
 	int opt, listener, helper = 0, dup3 = 0, parent, kept = -1;
@@ -239,7 +217,7 @@ int main(int argc, char **argv)
 	}
 	if (argc - optind != 1)
 		usage();
-	listener = listen_local(parse_port(argv[optind]));
+	listener = make_listener_at(parse_port(argv[optind]), 0, 1);
 
 	set_handler(SIGCHLD, on_chld, SA_RESTART | SA_NOCLDSTOP);
 	set_handler(SIGTERM, on_term, 0);
