@@ -105,22 +105,12 @@ func tcpListenerAddr(fd int) (netip.AddrPort, bool) {
 	if err != nil || (proto != unix.IPPROTO_TCP && proto != unix.IPPROTO_MPTCP) {
 		return netip.AddrPort{}, false
 	}
-	sa, err := unix.Getsockname(fd)
-	if err != nil {
+	var local rawAddr
+	if sockName(fd, false, &local) != nil {
 		return netip.AddrPort{}, false
 	}
-	ap := sockaddrAddrPort(sa)
+	ap := local.addrPort()
 	return ap, ap.IsValid()
-}
-
-func sockaddrAddrPort(sa unix.Sockaddr) netip.AddrPort {
-	switch sa := sa.(type) {
-	case *unix.SockaddrInet4:
-		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port))
-	case *unix.SockaddrInet6:
-		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), uint16(sa.Port))
-	}
-	return netip.AddrPort{}
 }
 
 // listenerSock returns the state of the listener dup (cookie), attaching
